@@ -1,0 +1,52 @@
+/**
+ * Errors that become gRPC statuses. Handlers throw `RpcError`s with a message a person
+ * can act on; anything else thrown is a bug and becomes INTERNAL (logged with its stack).
+ */
+import { Metadata, status, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+
+export class RpcError extends Error {
+  constructor(readonly code: status, message: string, readonly metadata?: Metadata) {
+    super(message);
+    this.name = 'RpcError';
+  }
+}
+
+export const invalidArgument = (msg: string) => new RpcError(status.INVALID_ARGUMENT, msg);
+export const notFound = (msg: string) => new RpcError(status.NOT_FOUND, msg);
+export const failedPrecondition = (msg: string) => new RpcError(status.FAILED_PRECONDITION, msg);
+export const unavailable = (msg: string) => new RpcError(status.UNAVAILABLE, msg);
+export const permissionDenied = (msg: string) => new RpcError(status.PERMISSION_DENIED, msg);
+export const internal = (msg: string) => new RpcError(status.INTERNAL, msg);
+
+/**
+ * RESOURCE_EXHAUSTED with a retry hint: the `retry-after-ms` trailer tells a client how
+ * long to back off (the gRPC analogue of HTTP 429 + Retry-After).
+ */
+export function resourceExhausted(msg: string, retryAfterMs?: number): RpcError {
+  const md = new Metadata();
+  if (retryAfterMs !== undefined) md.set('retry-after-ms', String(Math.ceil(retryAfterMs)));
+  return new RpcError(status.RESOURCE_EXHAUSTED, msg, md);
+}
+
+export interface ErrorLogger {
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Maps anything thrown by a handler to the status sent to the client. */
+export function toStatus(err: unknown, log?: ErrorLogger, method?: string): Partial<StatusObject> & { code: status; details: string } {
+  if (err instanceof RpcError) return { code: err.code, details: err.message, metadata: err.metadata };
+  const e = err as Partial<ServiceError> | undefined;
+  // A ServiceError from a downstream call keeps its code (e.g. UNAVAILABLE from a
+  // tokenizer that went away) so the caller sees the real cause.
+  if (e && typeof e.code === 'number' && e.code > 0 && e.code <= 16 && typeof e.details === 'string') {
+    return { code: e.code, details: e.details };
+  }
+  log?.error('unhandled error in handler', { method, error: err instanceof Error ? err.stack : String(err) });
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: status.INTERNAL, details: `internal error: ${message}` };
+}
+
+/** Is this a gRPC error with this code? (For clients.) */
+export function hasCode(err: unknown, code: status): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}

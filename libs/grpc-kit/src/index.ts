@@ -1,0 +1,20 @@
+export { DEFAULT_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES, keepalive, serverChannelOptions, clientChannelOptions } from './channelOptions';
+export {
+  RpcError, invalidArgument, notFound, failedPrecondition, unavailable, permissionDenied, internal,
+  resourceExhausted, toStatus, hasCode,
+} from './errors';
+export { createLogger, type Logger, type Level } from './logger';
+export { metricsInterceptor, splitPath } from './metricsInterceptor';
+export { addReflection } from './reflection';
+export {
+  serverCredentials, clientCredentials, serverTlsFromEnv, clientTlsFromEnv,
+  type ServerTlsConfig, type ClientTlsConfig,
+} from './credentials';
+export { startServer, type StartServerOptions, type RunningServer, type ServiceRegistration } from './server';
+export { isLoopbackHost, parseAddress } from './address';
+export { shutdownOnSignals, type Stoppable } from './shutdown';
+export { createClient, deadlineIn, unary, waitForReady, type ClientOptions } from './client';
+export { writeMessage, StreamClosedError } from './streams';
+export { unaryHandler, serverStreamHandler, bidiStreamHandler, failStream } from './handlers';
+export { status, Metadata } from '@grpc/grpc-js';
+export { checkHealth, listServices } from './probes';
