@@ -22,7 +22,9 @@ function step(title, cmd, args) {
   return run.status === 0;
 }
 
-let ok = step('module boundaries', process.execPath, [join(root, 'tools/scripts/lint-boundaries.mjs')]);
+let ok = step('generated proto code is current', process.execPath, [join(root, 'tools/scripts/gen-proto.mjs'), '--check']);
+ok = step('buf lint', bin('buf'), ['lint', 'proto']) && ok;
+ok = step('module boundaries', process.execPath, [join(root, 'tools/scripts/lint-boundaries.mjs')]) && ok;
 ok = step('type check (tsc --noEmit)', bin('tsc'), ['-p', 'tsconfig.json']) && ok;
 rmSync(join(root, '.test-results'), { recursive: true, force: true });
 const extra = process.argv.slice(2);

@@ -18,3 +18,4 @@ export { writeMessage, StreamClosedError } from './streams';
 export { unaryHandler, serverStreamHandler, bidiStreamHandler, failStream } from './handlers';
 export { status, Metadata } from '@grpc/grpc-js';
 export { checkHealth, listServices } from './probes';
+export { resolveFileInRoots, resolveDirInRoots, resolveOutputInRoots, type RootsConfig } from './confinement';
