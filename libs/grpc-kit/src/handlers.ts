@@ -28,7 +28,9 @@ type StreamCall = ServerWritableStream<unknown, unknown> | ServerDuplexStream<un
 export function failStream(call: StreamCall, err: unknown, log: Logger, name: string): void {
   if (err instanceof StreamClosedError || call.cancelled || call.destroyed) return;
   const st = toStatus(err, log, name);
-  call.destroy(Object.assign(new Error(st.details), { code: st.code, details: st.details, metadata: st.metadata }));
+  // grpc-js turns an 'error' event into the call's status and ends the stream; destroy()
+  // would tear the stream down before the status is sent, leaving the client hanging.
+  call.emit('error', Object.assign(new Error(st.details), { code: st.code, details: st.details, metadata: st.metadata }));
 }
 
 export function serverStreamHandler<Req, Res>(name: string, log: Logger, fn: (call: ServerWritableStream<Req, Res>) => Promise<void>): handleServerStreamingCall<Req, Res> {

@@ -22,8 +22,16 @@ function implementation(): tokenizerV1.TokenizerServiceServer {
       return { encodings: req.inputs.map((i) => ({ ids: [i.kind?.$case === 'text' ? i.kind.text.length : -1], tokens: [] })) };
     }),
     decode: unaryHandler('Decode', quiet, async () => ({ texts: [] })),
-    // Never answers: used to show that shutdown forces streams that do not finish.
-    chunkAndTokenize: bidiStreamHandler('ChunkAndTokenize', quiet, () => new Promise<void>(() => {})),
+    // maxSeqLen 1 fails with INVALID_ARGUMENT after one frame; anything else never
+    // answers (used to show that shutdown forces streams that do not finish).
+    chunkAndTokenize: bidiStreamHandler('ChunkAndTokenize', quiet, async (call) => {
+      const first = await call.iterator({ destroyOnReturn: false }).next();
+      if (first.value?.payload?.config?.maxSeqLen === 1) {
+        await writeMessage(call, { frame: { $case: 'start', start: { chunkSize: 1, eosToken: '' } } });
+        throw invalidArgument('max_seq_len 1 is too short');
+      }
+      await new Promise<void>(() => {});
+    }),
   };
 }
 
@@ -120,6 +128,22 @@ test('shutdown drains, then forces streams that do not finish within the grace p
   // The client sees its stream cut (not a hang): UNAVAILABLE or CANCELLED per timing.
   assert.ok([status.UNAVAILABLE, status.CANCELLED].includes(await ended));
   client.close();
+});
+
+test('a stream handler that throws ends the call with its status after the frames sent', async () => {
+  await withServer(async (s) => {
+    const client = createClient(tokenizerV1.TokenizerServiceClient, s.address);
+    const call = client.chunkAndTokenize();
+    const frames: string[] = [];
+    call.on('data', (r: tokenizerV1.ChunkAndTokenizeResponse) => frames.push(r.frame?.$case ?? '?'));
+    const ended = new Promise<{ code: number; details: string }>((resolve) => call.on('error', resolve));
+    call.write({ payload: { $case: 'config', config: tokenizerV1.ChunkConfig.fromPartial({ maxSeqLen: 1 }) } });
+    const err = await ended;
+    assert.equal(err.code, status.INVALID_ARGUMENT);
+    assert.match(err.details, /too short/);
+    assert.deepEqual(frames, ['start']);
+    client.close();
+  });
 });
 
 test('plaintext on a network address must be asked for', async () => {
