@@ -1,0 +1,1 @@
+export { TokenizerClient, type ChunkBatch, type ChunkEvent } from './tokenizerClient';

@@ -1,0 +1,46 @@
+/**
+ * Option parsing for the subcommands, on node's own parseArgs. The original Python CLI
+ * spells flags with underscores (`--max_seq_len`); both spellings are accepted by
+ * rewriting `--a_b` to `--a-b` before parsing. Unknown flags are an error that lists
+ * the known ones.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export function normaliseFlag(arg: string): string {
+  if (!arg.startsWith('--')) return arg;
+  const eq = arg.indexOf('=');
+  const name = eq < 0 ? arg : arg.slice(0, eq);
+  return name.replaceAll('_', '-') + (eq < 0 ? '' : arg.slice(eq));
+}
+
+export function parse<O extends OptionSpec>(argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>({
+      args: argv.map(normaliseFlag), options, allowPositionals, strict: true,
+    });
+  } catch (err) {
+    const known = Object.keys(options).map((k) => `--${k}`).join(', ');
+    throw new UsageError(`${(err as Error).message.replace(/\. To specify.*$/s, '')}\nknown options: ${known}`);
+  }
+}
+
+/** A positive integer option, with a message naming the flag when it is not one. */
+export function intOption(value: string | undefined, flag: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}
+
+/** A port option: 0..65535 (0 = any free port). */
+export function portOption(value: string | undefined, flag: string, fallback: number): number {
+  const n = intOption(value, flag, fallback, 0);
+  if (n > 65535) throw new UsageError(`--${flag} must be a port 0..65535, got "${value}"`);
+  return n;
+}

@@ -1,0 +1,93 @@
+/** `tuned-lens serve`: start services and keep them running until SIGTERM / Ctrl-C. */
+import { resolve } from 'node:path';
+import { createLogger, serverTlsFromEnv, shutdownOnSignals, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
+import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
+import { parse, portOption, UsageError } from '../args';
+import { defaults } from '../embedded';
+
+/** Services this build can start; later issues add activation, training, evaluation. */
+export const SERVICES = ['tokenizer'] as const;
+type ServiceName = (typeof SERVICES)[number];
+
+const help = `usage: tuned-lens serve [--service NAME|all] [options]
+
+Starts the services in this process and prints one line per service:
+  <service> grpc=<host:port> metrics=<url>
+then serves until SIGTERM or Ctrl-C (drains running calls for --grace-ms, then stops).
+
+  --service NAME      ${SERVICES.join(', ')} or all (default all)
+  --host HOST         address to bind (default 127.0.0.1; others need TLS or --insecure)
+  --port N            gRPC port; 0 = a free one (default 0). With several services,
+                      each next service takes the next port (when N > 0)
+  --metrics-port N    port for GET /metrics; 0 = a free one (default 0)
+  --tokenizer DIR     tokenizer folder (default: the bundled small-lm tokenizer)
+  --data-root DIR     folder corpus paths in requests may point into (repeatable;
+                      default: the bundled fixtures)
+  --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]
+                      serve TLS (mutual TLS with a client CA); also from
+                      TUNED_LENS_TLS_CERT / _KEY / _CLIENT_CA
+  --insecure          allow plaintext on a non-loopback address
+  --grace-ms N        drain time on shutdown (default 10000)`;
+
+export interface StartedService {
+  name: ServiceName;
+  server: RunningServer;
+}
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    service: { type: 'string', default: 'all' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    tokenizer: { type: 'string' },
+    'data-root': { type: 'string', multiple: true },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-client-ca': { type: 'string' },
+    insecure: { type: 'boolean', default: false },
+    'grace-ms': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) { console.log(help); return 0; }
+  const wanted: ServiceName[] = values.service === 'all' ? [...SERVICES]
+    : SERVICES.includes(values.service as ServiceName) ? [values.service as ServiceName]
+    : (() => { throw new UsageError(`unknown service "${values.service}"; choose from ${SERVICES.join(', ')} or all`); })();
+  const basePort = portOption(values.port, 'port', 0);
+  const metricsPort = portOption(values['metrics-port'], 'metrics-port', 0);
+  const graceMs = Number(values['grace-ms'] ?? 10_000);
+  let tls: ServerTlsConfig | undefined;
+  if (values['tls-cert'] || values['tls-key']) {
+    if (!values['tls-cert'] || !values['tls-key']) throw new UsageError('TLS needs both --tls-cert and --tls-key');
+    tls = { certFile: values['tls-cert'], keyFile: values['tls-key'], clientCaFile: values['tls-client-ca'] };
+  } else {
+    tls = serverTlsFromEnv();
+  }
+  const log = createLogger('serve');
+  const started: StartedService[] = [];
+  for (const [i, name] of wanted.entries()) {
+    const common = {
+      host: values.host,
+      port: basePort === 0 ? 0 : basePort + i,
+      metricsPort: metricsPort === 0 ? 0 : metricsPort + i,
+      tls,
+      allowPlaintext: values.insecure,
+    };
+    if (name === 'tokenizer') {
+      const server = await startTokenizerServer({
+        ...common,
+        tokenizerDir: resolve(values.tokenizer ?? defaults.tokenizerDir),
+        dataRoots: (values['data-root'] ?? [defaults.dataRoot]).map((d) => resolve(d)),
+        logger: createLogger('tokenizer'),
+      });
+      started.push({ name, server });
+    }
+  }
+  for (const s of started) {
+    console.log(`${s.name} grpc=${s.server.address} metrics=http://${values.host}:${s.server.metricsPort}/metrics`);
+  }
+  const stop = shutdownOnSignals(started.map((s) => s.server), { graceMs, logger: log });
+  await new Promise<void>(() => {}); // serve until a signal exits the process
+  stop();
+  return 0;
+}

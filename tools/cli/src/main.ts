@@ -1,0 +1,63 @@
+/**
+ * `tuned-lens <command> [options]`. Results go to stdout, progress and logs to stderr;
+ * exit code 0 on success, 1 on failure, 2 on a usage error.
+ */
+import { status } from '@tuned-lens/grpc-kit';
+import { UsageError } from './args';
+import { serveCommand } from './commands/serve';
+import { tokenizeCommand } from './commands/tokenize';
+import { healthCommand } from './commands/health';
+import { demoCommand } from './commands/demo';
+
+interface Command {
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  demo: { summary: 'run the end-to-end slice on the bundled model and corpus (what `npm start` runs)', run: demoCommand },
+  serve: { summary: 'start services on loopback (or given) ports and print where they listen', run: serveCommand },
+  tokenize: { summary: 'encode text or chunk a corpus through the tokenizer service', run: tokenizeCommand },
+  health: { summary: 'ask a running server for its health and services', run: healthCommand },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return [
+    'usage: tuned-lens <command> [options]   (tuned-lens <command> --help for its options)',
+    '',
+    'commands:',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`tuned-lens: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`tuned-lens ${name}: ${err.message}`);
+      return 2;
+    }
+    const e = err as { code?: number; details?: string; message?: string };
+    // gRPC errors carry a status code; show its name with the server's message.
+    const detail = typeof e.code === 'number' && e.details !== undefined ? `${grpcCodeName(e.code)}: ${e.details}` : (e.message ?? String(err));
+    console.error(`tuned-lens ${name}: ${detail}`);
+    if (process.env.TUNED_LENS_DEBUG) console.error(err);
+    return 1;
+  }
+}
+
+function grpcCodeName(code: number): string {
+  return Object.entries(status).find(([, v]) => v === code)?.[0] ?? `code ${code}`;
+}
