@@ -1,0 +1,48 @@
+/** Host-built per-call inputs shared by architectures (never traced into graphs). */
+import type { HostArray } from '@tuned-lens/engine';
+
+/** Positions 0..T-1 as i32 [T]. */
+export function positions(seq: number): HostArray {
+  const data = new Int32Array(seq);
+  for (let i = 0; i < seq; i++) data[i] = i;
+  return { shape: [seq], data };
+}
+
+/**
+ * Additive attention bias [T, T]: 0 where query i may attend key j (j <= i, and within
+ * `window` when a sliding window is set), -Infinity elsewhere. Every row keeps its
+ * diagonal, so softmax never sees an all -Infinity row.
+ */
+export function causalBias(seq: number, window?: number): HostArray {
+  const data = new Float32Array(seq * seq);
+  for (let i = 0; i < seq; i++) {
+    for (let j = 0; j < seq; j++) {
+      const allowed = j <= i && (window === undefined || i - j < window);
+      data[i * seq + j] = allowed ? 0 : -Infinity;
+    }
+  }
+  return { shape: [seq, seq], data };
+}
+
+/**
+ * Rotary tables in the "rotate half" convention (GPT-NeoX, Llama): for rotary width
+ * `dim`, inv_freq_k = base^(-2k/dim); cos/sin [T, dim] hold cat(freqs, freqs) where
+ * freqs[t, k] = t * inv_freq_k. Computed in f64 then rounded, like HF's f32 tables up to
+ * the last bit.
+ */
+export function ropeTables(seq: number, dim: number, base: number): { cos: HostArray; sin: HostArray } {
+  const half = dim / 2;
+  const cos = new Float32Array(seq * dim);
+  const sin = new Float32Array(seq * dim);
+  for (let k = 0; k < half; k++) {
+    // HF computes inv_freq in f32: 1 / base ** (arange(0, dim, 2).float() / dim)
+    const invFreq = Math.fround(1 / Math.pow(base, Math.fround((2 * k) / dim)));
+    for (let t = 0; t < seq; t++) {
+      const angle = Math.fround(t * invFreq);
+      const c = Math.cos(angle), s = Math.sin(angle);
+      cos[t * dim + k] = c; cos[t * dim + k + half] = c;
+      sin[t * dim + k] = s; sin[t * dim + k + half] = s;
+    }
+  }
+  return { cos: { shape: [seq, dim], data: cos }, sin: { shape: [seq, dim], data: sin } };
+}

@@ -1,0 +1,94 @@
+/**
+ * What every architecture folder provides, behind the registry keyed by `model_type`.
+ * Architectures are written against the engine-neutral `Ops` (libs/engine), so the same
+ * code runs eagerly on tfjs or traced into an ONNX graph.
+ */
+import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
+
+/** The subset of a checkpoint reader an architecture needs. */
+export interface WeightSource {
+  has(name: string): boolean;
+  /** Shape as stored. */
+  shapeOf(name: string): number[];
+  /** Values as f32 (converted exactly from F16/BF16). */
+  f32(name: string): Float32Array;
+  /** For messages: e.g. "tiny-gpt2/model.safetensors". */
+  describe(): string;
+}
+
+export type NormKind = 'layer_norm' | 'rms_norm' | 'rms_norm_plus_one';
+
+/** The model's final norm and LM head: what turns a hidden state into logits. */
+export interface UnembeddingSpec {
+  norm: NormKind;
+  eps: number;
+  /** Param names (see `preparedParams`) of the norm weight / bias and LM head. */
+  normWeight: string;
+  normBias: string | null;
+  /** LM head as [dModel, vocab] (the [in, out] layout of `Ops.linear`). */
+  lmHead: string;
+  lmHeadBias: string | null;
+}
+
+/** Sizes every architecture reports in the same terms. */
+export interface ModelDims {
+  modelType: string;
+  numLayers: number;
+  dModel: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  contextLength: number;
+}
+
+export interface ForwardOptions {
+  /** Also compute the logits (vocab x d per token: by far the biggest product). */
+  logits: boolean;
+}
+
+export interface Architecture<C> {
+  modelTypes: readonly string[];
+  /** Normalised dims from the parsed config. */
+  dims(config: C): ModelDims;
+  /**
+   * Reads and checks every tensor, returning f32 params under our own names with linear
+   * weights laid out [in, out]. Shape mismatches throw naming the tensor and the config.
+   */
+  loadParams(weights: WeightSource, config: C): Map<string, HostArray>;
+  /** Per-call inputs for a [batch, seq] call besides 'input_ids' (positions, masks, rotary tables). */
+  runtimeInputs(config: C, batch: number, seq: number): RuntimeInputs;
+  /**
+   * The forward pass. Reads input 'input_ids' [B, T] i32; outputs 'hidden_states.{i}'
+   * for i = 0..L in the HF output_hidden_states convention (L after the final norm),
+   * 'residual.{L}' (the last block's raw output, before the final norm) and, when asked,
+   * 'logits' [B, T, vocab].
+   */
+  forward<T>(ops: Ops<T>, config: C, opts: ForwardOptions): void;
+  unembedding(config: C): UnembeddingSpec;
+}
+
+/**
+ * The config fields the architectures read, normalised across families (filled from
+ * the parsed HF config.json by `archConfigFrom`).
+ */
+export interface ArchConfig extends ModelDims {
+  intermediateSize: number;
+  normEps: number;
+  /** MLP activation: 'gelu_tanh' (gelu_new / gelu_pytorch_tanh), 'gelu' (erf), 'silu', 'relu'. */
+  activation: 'gelu_tanh' | 'gelu' | 'silu' | 'relu';
+  tieWordEmbeddings: boolean;
+  /** Features of each head that are rotated (all for Llama; rotary_pct of them for GPT-NeoX). */
+  rotaryDim: number;
+  /** Rotary base (rope_theta / rotary_emb_base). */
+  rotaryBase: number;
+  /** GPT-NeoX: attention and MLP read the same input and are added together. */
+  parallelResidual: boolean;
+  /** Llama family: biases on q/k/v (Qwen2: true) and on o (Llama attention_bias). */
+  qkvBias: boolean;
+  outputBias: boolean;
+  /** MLP biases (Llama's mlp_bias). */
+  mlpBias: boolean;
+  /** Mistral/Qwen2 sliding-window attention span, when enabled. */
+  slidingWindow?: number;
+}

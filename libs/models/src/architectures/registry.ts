@@ -1,0 +1,22 @@
+/**
+ * Architectures by HF `model_type`. Adding a family = a folder with an `Architecture`
+ * and one line here.
+ */
+import type { Architecture, ArchConfig } from './common/types';
+import { gpt2 } from './gpt2';
+import { gptNeox } from './gpt_neox';
+import { llama } from './llama';
+
+const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama];
+
+export const architectures: ReadonlyMap<string, Architecture<ArchConfig>> = new Map(
+  all.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)),
+);
+
+export const supportedModelTypes = (): string[] => [...architectures.keys()].sort();
+
+export function architectureFor(modelType: string): Architecture<ArchConfig> {
+  const arch = architectures.get(modelType);
+  if (!arch) throw new Error(`model_type "${modelType}" is not supported; supported: ${supportedModelTypes().join(', ')}`);
+  return arch;
+}

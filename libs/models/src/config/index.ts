@@ -1,0 +1,17 @@
+/** Hugging Face `config.json` -> a normalised {@link ModelConfig}. */
+export { ConfigError, type ConfigErrorKind } from './errors.js';
+export type {
+  ModelType,
+  NormType,
+  RopeScaling,
+  RopeConfig,
+  BaseModelConfig,
+  Gpt2Config,
+  GptNeoxConfig,
+  LlamaConfig,
+  GemmaConfig,
+  ModelConfig,
+} from './types.js';
+export { ConfigFields } from './fields.js';
+export { SUPPORTED_ROPE_SCALING_TYPES, parseRopeScaling } from './rope.js';
+export { SUPPORTED_MODEL_TYPES, CONFIG_PARSERS, type ParseConfigOptions, parseModelConfig, loadModelConfig } from './parse.js';

@@ -1,0 +1,62 @@
+/**
+ * From the parsed HF config (config/) to the fields the architectures read, refusing
+ * what the architectures do not implement rather than computing something else.
+ */
+import type { ModelConfig } from '../config/index.js';
+import type { ArchConfig } from '../architectures/common/types';
+
+const activations: Record<string, ArchConfig['activation']> = {
+  gelu_new: 'gelu_tanh',
+  gelu_pytorch_tanh: 'gelu_tanh',
+  gelu_fast: 'gelu_tanh',
+  gelu: 'gelu',
+  silu: 'silu',
+  swish: 'silu',
+  relu: 'relu',
+};
+
+export class UnsupportedModelError extends Error {
+  override readonly name = 'UnsupportedModelError';
+}
+
+export function archConfigFrom(c: ModelConfig, file = 'config.json'): ArchConfig {
+  const activation = activations[c.activation];
+  if (!activation) throw new UnsupportedModelError(`${file}: activation "${c.activation}" is not supported (supported: ${Object.keys(activations).join(', ')})`);
+  const base = {
+    modelType: c.modelType,
+    numLayers: c.numLayers,
+    dModel: c.dModel,
+    numHeads: c.numHeads,
+    numKvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    vocabSize: c.vocabSize,
+    contextLength: c.contextLength,
+    intermediateSize: c.intermediateSize,
+    normEps: c.normEps,
+    activation,
+    tieWordEmbeddings: c.tieWordEmbeddings,
+    qkvBias: c.qkvBias,
+    outputBias: c.attnOutBias,
+    mlpBias: c.mlpBias,
+    rotaryDim: 0,
+    rotaryBase: 10000,
+    parallelResidual: false,
+  };
+  switch (c.modelType) {
+    case 'gpt2':
+      if (!c.scaleAttnWeights || c.scaleAttnByInverseLayerIdx) {
+        throw new UnsupportedModelError(`${file}: scale_attn_weights=false or scale_attn_by_inverse_layer_idx=true is not supported`);
+      }
+      return base;
+    case 'gpt_neox':
+      if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope_scaling is not supported for gpt_neox`);
+      return { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta, parallelResidual: c.useParallelResidual };
+    case 'llama':
+    case 'mistral':
+    case 'qwen2':
+      if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope_scaling ${c.rope.scaling.type} is not supported yet`);
+      return { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta, slidingWindow: c.slidingWindow ?? undefined };
+    default:
+      throw new UnsupportedModelError(`${file}: model_type "${c.modelType}" parses but has no implementation yet`);
+  }
+}

@@ -1,0 +1,29 @@
+/** Loading a Hugging Face checkpoint folder into a LoadedModel. */
+import { basename, join } from 'node:path';
+import { loadModelConfig } from '../config/index.js';
+import { openCheckpoint } from '../safetensors/index.js';
+import { architectureFor } from '../architectures/registry';
+import type { WeightSource } from '../architectures/common/types';
+import { archConfigFrom } from './archConfig';
+import { LoadedModel } from './loadedModel';
+
+/**
+ * Reads config.json and the safetensors weights (single file or sharded), checks every
+ * tensor against the config and prepares f32 params. Errors name the file and problem:
+ * ConfigError, CheckpointError, UnsupportedModelError, or Error for shape mismatches.
+ */
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  const config = loadModelConfig(join(dir, 'config.json'));
+  const arch = architectureFor(config.modelType);
+  const archConfig = archConfigFrom(config, join(basename(dir), 'config.json'));
+  const checkpoint = openCheckpoint(dir);
+  const weights: WeightSource = {
+    has: (n) => checkpoint.has(n),
+    shapeOf: (n) => [...checkpoint.info(n).shape],
+    f32: (n) => checkpoint.getF32(n),
+    describe: () => checkpoint.label,
+  };
+  const params = arch.loadParams(weights, archConfig);
+  const name = typeof config.raw._name_or_path === 'string' && config.raw._name_or_path ? config.raw._name_or_path : basename(dir);
+  return new LoadedModel(name, arch, archConfig, params, checkpoint.storageDtype ?? 'F32');
+}

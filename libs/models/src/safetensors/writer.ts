@@ -1,0 +1,136 @@
+/**
+ * Writing safetensors files the way the reference implementation does: tensors ordered
+ * by element size (largest first) then name, data packed without gaps, the JSON header
+ * padded with spaces to a multiple of 8 bytes. Together that puts every tensor at an
+ * offset that is a multiple of its element size, so readers can map it zero-copy.
+ *
+ * Files are written atomically: to a temporary file in the same folder, flushed, then
+ * renamed over the target, so a reader never sees a half-written lens or extract file.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { encode, numel, shapeToString, type TensorValues } from '@tuned-lens/tensor';
+import { CheckpointError } from './errors.js';
+import { dtypeSize, isSafetensorsDType, isSupportedDType, knownDTypeNames, type SafetensorsDType } from './dtypes.js';
+import { buildHeader, METADATA_KEY, type HeaderEntryToWrite } from './header.js';
+
+/**
+ * A tensor to write. `data` is either the raw little-endian bytes (any recognised dtype)
+ * or values to encode: a Float32Array for F32/F16/BF16 (rounded to nearest even), an
+ * Int32Array or BigInt64Array for I32/I64.
+ */
+export interface TensorToWrite {
+  dtype: SafetensorsDType;
+  shape: readonly number[];
+  data: Uint8Array | TensorValues;
+}
+
+interface Planned extends HeaderEntryToWrite {
+  bytes: Uint8Array;
+}
+
+/**
+ * Writes `tensors` (and string `metadata`, stored as `__metadata__`) to `path`
+ * atomically. The folder must exist. Throws CheckpointError `invalid` on a bad tensor
+ * (byte length not matching its shape, unknown dtype, reserved name) before touching
+ * the disk.
+ * @returns the number of bytes written
+ */
+export function writeSafetensors(path: string, tensors: Readonly<Record<string, TensorToWrite>>, metadata?: Readonly<Record<string, string>>): number {
+  const { header, planned } = plan(path, tensors, metadata);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(header.byteLength));
+
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let fd: number | undefined;
+  let written = 0;
+  try {
+    fd = openSync(tmp, 'wx');
+    for (const chunk of [prefix, header, ...planned.map((p) => p.bytes)]) written += writeAll(fd, chunk);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, path);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // The temp file may never have been created; nothing to clean up then.
+    }
+    if (e instanceof CheckpointError) throw e;
+    throw new CheckpointError('invalid', path, `cannot write: ${(e as Error).message}`, { cause: e });
+  }
+  return written;
+}
+
+/** The bytes of a safetensors file holding `tensors`, in memory (same layout as {@link writeSafetensors}). */
+export function encodeSafetensors(tensors: Readonly<Record<string, TensorToWrite>>, metadata?: Readonly<Record<string, string>>): Buffer {
+  const { header, planned } = plan('<memory>', tensors, metadata);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(header.byteLength));
+  return Buffer.concat([prefix, header, ...planned.map((p) => p.bytes)]);
+}
+
+function plan(
+  path: string,
+  tensors: Readonly<Record<string, TensorToWrite>>,
+  metadata: Readonly<Record<string, string>> | undefined,
+): { header: Buffer; planned: Planned[] } {
+  if (metadata !== undefined) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new CheckpointError('invalid', path, `metadata ${JSON.stringify(k)} must be a string, got ${typeof v}`);
+    }
+  }
+  const planned: Planned[] = Object.entries(tensors).map(([name, t]) => {
+    if (name === METADATA_KEY) throw new CheckpointError('invalid', path, `"${METADATA_KEY}" is reserved and cannot name a tensor`);
+    return { name, dtype: t.dtype, shape: [...t.shape], begin: 0, end: 0, bytes: toBytes(path, name, t) };
+  });
+  planned.sort((a, b) => dtypeSize(b.dtype) - dtypeSize(a.dtype) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let offset = 0;
+  for (const p of planned) {
+    p.begin = offset;
+    offset += p.bytes.byteLength;
+    p.end = offset;
+  }
+  return { header: buildHeader(planned, metadata), planned };
+}
+
+function toBytes(path: string, name: string, t: TensorToWrite): Uint8Array {
+  const where = `tensor ${JSON.stringify(name)}`;
+  if (!isSafetensorsDType(t.dtype)) {
+    throw new CheckpointError('invalid', path, `${where}: unknown dtype ${JSON.stringify(t.dtype)} (known: ${knownDTypeNames().join(', ')})`);
+  }
+  let n: number;
+  try {
+    n = numel(t.shape);
+  } catch (e) {
+    throw new CheckpointError('invalid', path, `${where}: ${(e as Error).message}`, { cause: e });
+  }
+  let bytes: Uint8Array;
+  if (t.data instanceof Uint8Array) {
+    bytes = t.data;
+  } else {
+    if (!isSupportedDType(t.dtype)) {
+      throw new CheckpointError('invalid', path, `${where}: ${t.dtype} can only be written from raw bytes (a Uint8Array)`);
+    }
+    try {
+      bytes = encode(t.data, t.dtype);
+    } catch (e) {
+      throw new CheckpointError('invalid', path, `${where}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const size = dtypeSize(t.dtype);
+  if (bytes.byteLength !== n * size) {
+    throw new CheckpointError('invalid', path, `${where}: ${t.dtype} ${shapeToString(t.shape)} needs ${n * size} bytes (${n} x ${size}), got ${bytes.byteLength}`);
+  }
+  return bytes;
+}
+
+function writeAll(fd: number, bytes: Uint8Array): number {
+  let done = 0;
+  // writeSync may write less than asked (and caps one call near 2 GiB): loop.
+  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+  return done;
+}
