@@ -1,1 +1,2 @@
 export { TokenizerClient, type ChunkBatch, type ChunkEvent } from './tokenizerClient';
+export { ActivationClient, type ExtractOptions, type ExtractedBatch, type TokenBatchInput, type Unembedding } from './activationClient';

@@ -11,6 +11,6 @@ export * from './weights/index.js';
 export { architectureFor, supportedModelTypes, architectures } from './architectures/registry';
 export type { Architecture, ArchConfig, ModelDims, UnembeddingSpec, NormKind, WeightSource } from './architectures/common/types';
 export { LoadedModel, type UnembeddingTensors } from './model/loadedModel';
-export { ModelRunner, type ForwardRequest, type ForwardResult, type HiddenStateConvention } from './model/runner';
+export { ModelRunner, validateForwardRequest, type ForwardRequest, type ForwardResult, type HiddenStateConvention } from './model/runner';
 export { loadModel } from './model/load';
 export { archConfigFrom, UnsupportedModelError } from './model/archConfig';

@@ -6,6 +6,9 @@
 import { createLogger, type Logger } from '@tuned-lens/grpc-kit';
 import { smallLmDir, fixturesRoot } from '@tuned-lens/fixtures';
 import { startTokenizerServer, type TokenizerServer } from '@tuned-lens/tokenizer-service';
+import { startActivationServer, type ActivationServer } from '@tuned-lens/activation-service';
+import type { EngineChoice } from '@tuned-lens/engine';
+import { UsageError } from './args';
 
 /** Quiet logs for embedded services unless TUNED_LENS_LOG_LEVEL asks for more. */
 export function embeddedLogger(component: string): Logger {
@@ -20,6 +23,26 @@ export const defaults = {
 
 export async function startEmbeddedTokenizer(tokenizerDir: string, dataRoots: string[]): Promise<TokenizerServer> {
   const server = await startTokenizerServer({ tokenizerDir, dataRoots, logger: embeddedLogger('tokenizer') });
+  try {
+    await server.ready;
+  } catch (err) {
+    await server.shutdown(100);
+    throw err;
+  }
+  return server;
+}
+
+export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
+
+export function engineOption(value: string | undefined): EngineChoice {
+  const v = value ?? 'auto';
+  if (!(ENGINES as readonly string[]).includes(v)) throw new UsageError(`--engine must be one of ${ENGINES.join(', ')}, got "${v}"`);
+  return v as EngineChoice;
+}
+
+/** An activation service for `modelDir` on a loopback port, ready (model loaded) or failed. */
+export async function startEmbeddedActivation(modelDir: string, engine: EngineChoice): Promise<ActivationServer> {
+  const server = await startActivationServer({ modelDir, engine, logger: embeddedLogger('activation') });
   try {
     await server.ready;
   } catch (err) {

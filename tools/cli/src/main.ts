@@ -8,6 +8,7 @@ import { serveCommand } from './commands/serve';
 import { tokenizeCommand } from './commands/tokenize';
 import { healthCommand } from './commands/health';
 import { demoCommand } from './commands/demo';
+import { extractCommand } from './commands/extract';
 
 interface Command {
   summary: string;
@@ -18,6 +19,7 @@ const commands: Record<string, Command> = {
   demo: { summary: 'run the end-to-end slice on the bundled model and corpus (what `npm start` runs)', run: demoCommand },
   serve: { summary: 'start services on loopback (or given) ports and print where they listen', run: serveCommand },
   tokenize: { summary: 'encode text or chunk a corpus through the tokenizer service', run: tokenizeCommand },
+  extract: { summary: 'write every hidden state and the logits of one sequence to a safetensors file', run: extractCommand },
   health: { summary: 'ask a running server for its health and services', run: healthCommand },
 };
 

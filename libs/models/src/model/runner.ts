@@ -5,6 +5,7 @@
  */
 import type { CompiledProgram, Engine } from '@tuned-lens/engine';
 import type { LoadedModel } from './loadedModel';
+import type { ModelDims } from '../architectures/common/types';
 
 export type HiddenStateConvention = 'hf' | 'residual';
 
@@ -28,53 +29,66 @@ export interface ForwardResult {
   seconds: number;
 }
 
+/**
+ * Checks ids, length and layer indices before any work, with messages naming the
+ * problem (RangeError). Usable without the model's weights (e.g. in front of a worker).
+ */
+export function validateForwardRequest(dims: ModelDims, req: ForwardRequest): void {
+  const { batch, seq, inputIds } = req;
+  const { vocabSize, contextLength, numLayers } = dims;
+  if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(seq) || seq < 1) throw new RangeError(`batch and seq must be positive integers, got [${batch}, ${seq}]`);
+  if (inputIds.length !== batch * seq) throw new RangeError(`input_ids has ${inputIds.length} ids, shape [${batch}, ${seq}] needs ${batch * seq}`);
+  if (seq > contextLength) throw new RangeError(`sequence length ${seq} exceeds the model's context length ${contextLength}`);
+  for (let i = 0; i < inputIds.length; i++) {
+    const id = inputIds[i];
+    if (id < 0 || id >= vocabSize) throw new RangeError(`token id ${id} at [${Math.floor(i / seq)}, ${i % seq}] is outside the vocabulary (0..${vocabSize - 1})`);
+  }
+  for (const l of req.layers ?? []) {
+    if (!Number.isInteger(l) || l < 0 || l > numLayers) throw new RangeError(`hidden-state index ${l} is out of range 0..${numLayers}`);
+  }
+}
+
 export class ModelRunner {
   private readonly compiled = new Map<string, Promise<CompiledProgram>>();
+  private readonly outputNames = new Map<string, string[]>();
 
   constructor(readonly model: LoadedModel, readonly engine: Engine) {}
 
   /** Checks ids and length before any work, with messages naming the problem. */
   validate(req: ForwardRequest): void {
-    const { batch, seq, inputIds } = req;
-    const { vocabSize, contextLength, numLayers } = this.model.dims;
-    if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(seq) || seq < 1) throw new RangeError(`batch and seq must be positive integers, got [${batch}, ${seq}]`);
-    if (inputIds.length !== batch * seq) throw new RangeError(`input_ids has ${inputIds.length} ids, shape [${batch}, ${seq}] needs ${batch * seq}`);
-    if (seq > contextLength) throw new RangeError(`sequence length ${seq} exceeds the model's context length ${contextLength}`);
-    for (let i = 0; i < inputIds.length; i++) {
-      const id = inputIds[i];
-      if (id < 0 || id >= vocabSize) throw new RangeError(`token id ${id} at [${Math.floor(i / seq)}, ${i % seq}] is outside the vocabulary (0..${vocabSize - 1})`);
-    }
-    for (const l of req.layers ?? []) {
-      if (!Number.isInteger(l) || l < 0 || l > numLayers) throw new RangeError(`hidden-state index ${l} is out of range 0..${numLayers}`);
-    }
+    validateForwardRequest(this.model.dims, req);
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     this.validate(req);
     const L = this.model.dims.numLayers;
     const layers = req.layers && req.layers.length > 0 ? [...new Set(req.layers)].sort((a, b) => a - b) : Array.from({ length: L + 1 }, (_, i) => i);
-    const lastName = req.convention === 'residual' ? `residual.${L}` : `hidden_states.${L}`;
-    const names = layers.map((i) => (i === L ? lastName : `hidden_states.${i}`));
-    if (req.logits) names.push('logits');
     const program = await this.programFor(!!req.logits);
     const inputs = { ...this.model.runtimeInputs(req.batch, req.seq), input_ids: { shape: [req.batch, req.seq], data: req.inputIds } };
     const t0 = performance.now();
-    const out = await program.run(inputs, names);
+    // Always the program's whole output set: an engine may build one session per distinct
+    // set (each with its own copy of the weights), and the layers are computed anyway.
+    const out = await program.compiled.run(inputs, program.outputs);
     const seconds = (performance.now() - t0) / 1000;
     const hiddenStates = new Map<number, Float32Array>();
-    layers.forEach((i, k) => hiddenStates.set(i, out[names[k]].data));
+    for (const i of layers) {
+      const name = i === L && req.convention === 'residual' ? `residual.${L}` : `hidden_states.${i}`;
+      hiddenStates.set(i, out[name].data);
+    }
     return { hiddenStates, logits: req.logits ? out.logits.data : undefined, seconds };
   }
 
-  private programFor(logits: boolean): Promise<CompiledProgram> {
+  private async programFor(logits: boolean): Promise<{ compiled: CompiledProgram; outputs: string[] }> {
     const key = logits ? 'with-logits' : 'hidden-only';
     let p = this.compiled.get(key);
     if (!p) {
-      p = this.engine.compile(this.model.program({ logits }));
+      const program = this.model.program({ logits });
+      this.outputNames.set(key, program.outputs);
+      p = this.engine.compile(program);
       this.compiled.set(key, p);
       p.catch(() => this.compiled.delete(key));
     }
-    return p;
+    return { compiled: await p, outputs: this.outputNames.get(key)! };
   }
 
   async dispose(): Promise<void> {

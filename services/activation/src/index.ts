@@ -1,0 +1,2 @@
+export { startActivationServer, type ActivationServerOptions, type ActivationServer } from './server';
+export { defaultActivationLimits, type ActivationLimits } from './limits';
