@@ -31,6 +31,23 @@ export interface Ops<T> {
   gelu(a: T, approximate: 'tanh' | 'erf'): T;
   silu(a: T): T;
   relu(a: T): T;
+  exp(a: T): T;
+  /** 1 / sqrt(a). */
+  rsqrt(a: T): T;
+  /** a + s for a host scalar s. */
+  addScalar(a: T, s: number): T;
+
+  // reductions (used by the lens losses and their hand-written gradients)
+  /** Sum over the last axis, keeping it: [..., n] -> [..., 1]. */
+  sumLast(x: T): T;
+  /** Mean over the last axis, keeping it: [..., n] -> [..., 1]. */
+  meanLast(x: T): T;
+  /** Sum over every axis but the last: [..., d] -> [d]. */
+  sumRows(x: T): T;
+  /** Sum of every element: -> [] (a scalar). */
+  sumAll(x: T): T;
+  /** One-hot rows: ids [...] i32 -> [..., depth] f32 (ids outside 0..depth-1 give zero rows). */
+  oneHot(ids: T, depth: number): T;
 
   // normalisation over the last axis
   /** (x - mean) / sqrt(var + eps) * w (+ b); var is the biased variance, as torch. */

@@ -5,6 +5,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OnnxEngine } from '../src/onnx/index.js';
+import { ReferenceProgram } from '../src/reference/index.js';
 import type { HostArray, Ops, RuntimeInputs, TensorProgram } from '../src/ops.js';
 
 // ---- float64 reference evaluator ------------------------------------------------------
@@ -15,47 +16,6 @@ interface R {
 }
 
 const size = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);
-const strides = (shape: readonly number[]) => {
-  const s = new Array<number>(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1] * shape[i + 1];
-  return s;
-};
-const toR = (h: HostArray): R => ({ shape: h.shape.slice(), data: Float64Array.from(h.data) });
-
-/** Reads `x` at a multi-index of a broadcast result shape (numpy alignment from the right). */
-function broadcastIndex(x: R, outShape: number[], outIdx: number[]): number {
-  const st = strides(x.shape);
-  const off = outShape.length - x.shape.length;
-  let i = 0;
-  for (let k = 0; k < x.shape.length; k++) i += (x.shape[k] === 1 ? 0 : outIdx[k + off]) * st[k];
-  return i;
-}
-
-function unravel(flat: number, shape: number[]): number[] {
-  const idx = new Array<number>(shape.length);
-  for (let k = shape.length - 1; k >= 0; k--) {
-    idx[k] = flat % shape[k];
-    flat = Math.floor(flat / shape[k]);
-  }
-  return idx;
-}
-
-function broadcast2(a: R, b: R, f: (x: number, y: number) => number): R {
-  const rank = Math.max(a.shape.length, b.shape.length);
-  const pad = (s: number[]) => [...new Array<number>(rank - s.length).fill(1), ...s];
-  const pa = pad(a.shape), pb = pad(b.shape);
-  const shape = pa.map((d, i) => {
-    assert.ok(d === pb[i] || d === 1 || pb[i] === 1, `reference: [${a.shape}] vs [${b.shape}] do not broadcast`);
-    return d === 1 ? pb[i] : d;
-  });
-  const data = new Float64Array(size(shape));
-  for (let i = 0; i < data.length; i++) {
-    const idx = unravel(i, shape);
-    data[i] = f(a.data[broadcastIndex(a, shape, idx)], b.data[broadcastIndex(b, shape, idx)]);
-  }
-  return { shape, data };
-}
-
 const map = (a: R, f: (x: number) => number): R => ({ shape: a.shape.slice(), data: a.data.map(f) });
 
 /** Applies f to each row of the last axis. */
@@ -91,149 +51,8 @@ function erf(x: number): number {
   return Math.sign(x) * (1 - erfc);
 }
 
-function matmulRef(a: R, b: R): R {
-  const m = a.shape[a.shape.length - 2], k = a.shape[a.shape.length - 1], n = b.shape[b.shape.length - 1];
-  assert.equal(b.shape[b.shape.length - 2], k);
-  const ba = a.shape.slice(0, -2), bb = b.shape.slice(0, -2);
-  const rank = Math.max(ba.length, bb.length);
-  const pad = (s: number[]) => [...new Array<number>(rank - s.length).fill(1), ...s];
-  const pa = pad(ba), pb = pad(bb);
-  const batch = pa.map((d, i) => (d === 1 ? pb[i] : d));
-  const shape = [...batch, m, n];
-  const data = new Float64Array(size(shape));
-  for (let bi = 0; bi < size(batch); bi++) {
-    const idx = unravel(bi, batch);
-    const offA = broadcastIndex({ shape: pa, data: a.data }, batch, idx) * m * k;
-    const offB = broadcastIndex({ shape: pb, data: b.data }, batch, idx) * k * n;
-    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let t = 0; t < k; t++) s += a.data[offA + i * k + t] * b.data[offB + t * n + j];
-      data[bi * m * n + i * n + j] = s;
-    }
-  }
-  return { shape, data };
-}
 
-function transposeRef(x: R, perm: number[]): R {
-  const shape = perm.map((p) => x.shape[p]);
-  const st = strides(x.shape);
-  const data = new Float64Array(x.data.length);
-  for (let i = 0; i < data.length; i++) {
-    const idx = unravel(i, shape);
-    let src = 0;
-    for (let k = 0; k < perm.length; k++) src += idx[k] * st[perm[k]];
-    data[i] = x.data[src];
-  }
-  return { shape, data };
-}
 
-/** Evaluates an Ops function in float64, the oracle for the f32 engine. */
-class RefOps implements Ops<R> {
-  readonly outputs: Record<string, R> = {};
-  constructor(private readonly params: Map<string, HostArray>, private readonly inputs: RuntimeInputs) {}
-  param(name: string): R { return toR(this.params.get(name)!); }
-  input(name: string): R { return toR(this.inputs[name]); }
-  output(name: string, x: R): void { this.outputs[name] = x; }
-  add(a: R, b: R): R { return broadcast2(a, b, (x, y) => x + y); }
-  sub(a: R, b: R): R { return broadcast2(a, b, (x, y) => x - y); }
-  mul(a: R, b: R): R { return broadcast2(a, b, (x, y) => x * y); }
-  scale(a: R, s: number): R { return map(a, (x) => x * Math.fround(s)); }
-  neg(a: R): R { return map(a, (x) => -x); }
-  gelu(a: R, approximate: 'tanh' | 'erf'): R {
-    return approximate === 'tanh'
-      ? map(a, (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))))
-      : map(a, (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));
-  }
-  silu(a: R): R { return map(a, (x) => x / (1 + Math.exp(-x))); }
-  relu(a: R): R { return map(a, (x) => Math.max(x, 0)); }
-  layerNorm(x: R, w: R, b: R | null, eps: number): R {
-    const n = rows(x, (r) => {
-      const mean = r.reduce((s, v) => s + v, 0) / r.length;
-      const v = r.reduce((s, u) => s + (u - mean) ** 2, 0) / r.length;
-      return r.map((u) => (u - mean) / Math.sqrt(v + eps));
-    });
-    const y = this.mul(n, w);
-    return b ? this.add(y, b) : y;
-  }
-  rmsNorm(x: R, w: R, eps: number, plusOne: boolean): R {
-    const n = rows(x, (r) => {
-      const ms = r.reduce((s, v) => s + v * v, 0) / r.length;
-      return r.map((u) => u / Math.sqrt(ms + eps));
-    });
-    return this.mul(n, plusOne ? map(w, (v) => 1 + v) : w);
-  }
-  softmax(x: R): R {
-    return rows(x, (r) => {
-      const m = Math.max(...r);
-      const e = r.map((v) => Math.exp(v - m));
-      const s = e.reduce((p, v) => p + v, 0);
-      return e.map((v) => v / s);
-    });
-  }
-  logSoftmax(x: R): R {
-    return rows(x, (r) => {
-      const m = Math.max(...r);
-      const lse = m + Math.log(r.reduce((p, v) => p + Math.exp(v - m), 0));
-      return r.map((v) => v - lse);
-    });
-  }
-  linear(x: R, w: R, b: R | null): R {
-    const y = x.shape.length === 1
-      ? { shape: [w.shape[1]], data: matmulRef({ shape: [1, ...x.shape], data: x.data }, w).data }
-      : matmulRef(x, w);
-    return b ? this.add(y, b) : y;
-  }
-  matmul(a: R, b: R): R { return matmulRef(a, b); }
-  matmulTransposeB(a: R, b: R): R {
-    const r = b.shape.length;
-    return matmulRef(a, transposeRef(b, [...Array(r - 2).keys(), r - 1, r - 2]));
-  }
-  embedding(table: R, ids: R): R {
-    const d = table.shape[1];
-    const data = new Float64Array(ids.data.length * d);
-    ids.data.forEach((id, i) => data.set(table.data.subarray(id * d, id * d + d), i * d));
-    return { shape: [...ids.shape, d], data };
-  }
-  reshapeTail(x: R, keep: number, tail: number[]): R {
-    const kept = x.shape.slice(0, keep);
-    const rest = size(x.shape.slice(keep));
-    const known = size(tail.filter((d) => d !== -1));
-    return { shape: [...kept, ...tail.map((d) => (d === -1 ? rest / known : d))], data: x.data.slice() };
-  }
-  transpose(x: R, perm: number[]): R { return transposeRef(x, perm); }
-  sliceLast(x: R, start: number, end: number): R {
-    return this.cutLast(x, (r) => r.slice(start, end));
-  }
-  concatLast(xs: R[]): R {
-    const n = xs.map((x) => x.shape[x.shape.length - 1]);
-    const total = n.reduce((p, v) => p + v, 0);
-    const outer = xs[0].data.length / n[0];
-    const data = new Float64Array(outer * total);
-    for (let o = 0; o < outer; o++) {
-      let at = o * total;
-      xs.forEach((x, k) => { data.set(x.data.subarray(o * n[k], (o + 1) * n[k]), at); at += n[k]; });
-    }
-    return { shape: [...xs[0].shape.slice(0, -1), total], data };
-  }
-  repeatHeads(x: R, n: number): R {
-    const [b, h, t, d] = x.shape;
-    const data = new Float64Array(b * h * n * t * d);
-    const block = t * d;
-    for (let i = 0; i < b * h; i++) for (let r = 0; r < n; r++) data.set(x.data.subarray(i * block, (i + 1) * block), (i * n + r) * block);
-    return { shape: [b, h * n, t, d], data };
-  }
-  private cutLast(x: R, f: (row: number[]) => number[]): R {
-    const n = x.shape[x.shape.length - 1];
-    const out: number[] = [];
-    let width = 0;
-    for (let i = 0; i < x.data.length; i += n) {
-      const r = f(Array.from(x.data.subarray(i, i + n)));
-      width = r.length;
-      out.push(...r);
-    }
-    return { shape: [...x.shape.slice(0, -1), width], data: Float64Array.from(out) };
-  }
-}
 
 // ---- helpers ----------------------------------------------------------------------
 
@@ -308,10 +127,10 @@ async function check(name: string, c: Case, ...moreInputs: Record<string, HostAr
   const compiled = await engine.compile(program);
   try {
     for (const inputs of all) {
-      const ref = new RefOps(params, inputs);
-      c.fn(ref);
+      // The shared float64 reference engine is the oracle.
+      const ref = new Map(new ReferenceProgram(program).runF64(inputs).map(([k, t]) => [k, { shape: [...t.shape], data: t.data }]));
       const got = await compiled.run(inputs);
-      for (const o of program.outputs) assertClose(`${name}.${o}`, got[o], ref.outputs[o]);
+      for (const o of program.outputs) assertClose(`${name}.${o}`, got[o], ref.get(o)!);
     }
   } finally {
     await compiled.dispose();

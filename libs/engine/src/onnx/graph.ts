@@ -7,7 +7,8 @@
  */
 
 /** Element types the graph uses: f32 activations, i32 ids, i64 shape constants. */
-export type ElemType = 'f32' | 'i32' | 'i64';
+/** Element types of graph values; 'bool' only for intermediate comparison results. */
+export type ElemType = 'f32' | 'i32' | 'i64' | 'bool';
 
 /** One attribute value of a node; the serialiser picks the ONNX attribute type from it. */
 export type AttrValue =

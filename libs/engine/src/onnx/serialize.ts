@@ -13,6 +13,7 @@ export const ONNX_IR_VERSION = 9;
 const ELEM: Record<ElemType, number> = {
   f32: onnx.TensorProto.DataType.FLOAT,
   i32: onnx.TensorProto.DataType.INT32,
+  bool: onnx.TensorProto.DataType.BOOL,
   i64: onnx.TensorProto.DataType.INT64,
 };
 

@@ -98,6 +98,16 @@ export class OnnxTracer implements Ops<Sym> {
     return name;
   }
 
+  /** A shared int32 constant [0, 1, ..., n-1] (oneHot's column ids). */
+  private constI32Range(n: number): string {
+    const name = this.fresh(`const:i32range(${n})`);
+    if (!this.initializers.has(name)) {
+      const data = Int32Array.from({ length: n }, (_, i) => i);
+      this.initializers.set(name, { name, dtype: 'i32', dims: [n], bytes: bytesOf(data) });
+    }
+    return name;
+  }
+
   /** A shared f32 scalar constant, deduplicated by its f32 value. */
   private constF32(value: number): string {
     const v = Math.fround(value);
@@ -252,6 +262,58 @@ export class OnnxTracer implements Ops<Sym> {
   logSoftmax(x: Sym): Sym {
     this.requireF32('logSoftmax', x);
     return this.node('LogSoftmax', [x], { axis: { kind: 'int', value: -1 } }, 'f32', x.shape);
+  }
+
+  exp(a: Sym): Sym {
+    this.requireF32('exp', a);
+    return this.node('Exp', [a], {}, 'f32', a.shape);
+  }
+
+  rsqrt(a: Sym): Sym {
+    this.requireF32('rsqrt', a);
+    return this.node('Reciprocal', [this.node('Sqrt', [a], {}, 'f32', a.shape)], {}, 'f32', a.shape);
+  }
+
+  addScalar(a: Sym, s: number): Sym {
+    this.requireF32('addScalar', a);
+    return this.node('Add', [a, this.constF32(s)], {}, 'f32', a.shape);
+  }
+
+  sumLast(x: Sym): Sym {
+    this.requireF32('sumLast', x);
+    this.requireRank('sumLast', x, 1);
+    return this.node('ReduceSum', [x, this.constI64([-1])], { keepdims: { kind: 'int', value: 1 } }, 'f32', [...x.shape.slice(0, -1), 1]);
+  }
+
+  meanLast(x: Sym): Sym {
+    this.requireF32('meanLast', x);
+    this.requireRank('meanLast', x, 1);
+    return this.node('ReduceMean', [x, this.constI64([-1])], { keepdims: { kind: 'int', value: 1 } }, 'f32', [...x.shape.slice(0, -1), 1]);
+  }
+
+  sumRows(x: Sym): Sym {
+    this.requireF32('sumRows', x);
+    this.requireRank('sumRows', x, 1);
+    const axes = Array.from({ length: x.shape.length - 1 }, (_, i) => i);
+    if (axes.length === 0) return x;
+    return this.node('ReduceSum', [x, this.constI64(axes)], { keepdims: { kind: 'int', value: 0 } }, 'f32', [x.shape[x.shape.length - 1]]);
+  }
+
+  sumAll(x: Sym): Sym {
+    this.requireF32('sumAll', x);
+    // ReduceSum without axes reduces everything; keepdims 0 gives a scalar.
+    return this.node('ReduceSum', [x], { keepdims: { kind: 'int', value: 0 } }, 'f32', []);
+  }
+
+  oneHot(ids: Sym, depth: number): Sym {
+    if (ids.dtype !== 'i32') throw new Error(`oneHot: ids '${ids.name}' must be i32, got ${ids.dtype}`);
+    if (!Number.isInteger(depth) || depth < 1) throw new Error(`oneHot: depth must be a positive integer, got ${depth}`);
+    // Equal(Unsqueeze(ids, -1), Range(0, depth)) broadcasts to [..., depth]; out-of-range
+    // ids match nothing (ONNX OneHot would wrap negative ids instead).
+    const col = this.node('Unsqueeze', [ids, this.constI64([-1])], {}, 'i32', [...ids.shape, 1]);
+    const range = this.constI32Range(depth);
+    const eq = this.node('Equal', [col, range], {}, 'bool', [...ids.shape, depth]);
+    return this.node('Cast', [eq], { to: { kind: 'int', value: 1 } }, 'f32', [...ids.shape, depth]);
   }
 
   // ---- linear algebra -----------------------------------------------------------

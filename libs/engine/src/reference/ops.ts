@@ -162,6 +162,69 @@ export class ReferenceOps implements Ops<RefTensor> {
     return map(a, (v) => (v > 0 ? v : v === v ? 0 : v)); // keeps NaN, like torch
   }
 
+  exp(a: RefTensor): RefTensor {
+    requireFloat('exp', a);
+    return map(a, Math.exp);
+  }
+
+  rsqrt(a: RefTensor): RefTensor {
+    requireFloat('rsqrt', a);
+    return map(a, (v) => 1 / Math.sqrt(v));
+  }
+
+  addScalar(a: RefTensor, s: number): RefTensor {
+    requireFloat('addScalar', a);
+    return map(a, (v) => v + s);
+  }
+
+  sumLast(x: RefTensor): RefTensor {
+    return this.reduceLast('sumLast', x, 1);
+  }
+
+  meanLast(x: RefTensor): RefTensor {
+    return this.reduceLast('meanLast', x, 1 / x.shape[x.rank - 1]);
+  }
+
+  private reduceLast(op: string, x: RefTensor, factor: number): RefTensor {
+    requireFloat(op, x);
+    requireRank(op, x, 1);
+    const d = x.shape[x.rank - 1];
+    const rows = d === 0 ? 0 : x.size / d;
+    const out = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let i = 0; i < d; i++) s += x.data[r * d + i];
+      out[r] = s * factor;
+    }
+    return new RefTensor([...x.shape.slice(0, -1), 1], out, 'f32');
+  }
+
+  sumRows(x: RefTensor): RefTensor {
+    requireFloat('sumRows', x);
+    requireRank('sumRows', x, 1);
+    const d = x.shape[x.rank - 1];
+    const out = new Float64Array(d);
+    for (let off = 0; off < x.size; off += d) for (let i = 0; i < d; i++) out[i] += x.data[off + i];
+    return new RefTensor([d], out, 'f32');
+  }
+
+  sumAll(x: RefTensor): RefTensor {
+    requireFloat('sumAll', x);
+    let s = 0;
+    for (let i = 0; i < x.size; i++) s += x.data[i];
+    return new RefTensor([], Float64Array.of(s), 'f32');
+  }
+
+  oneHot(ids: RefTensor, depth: number): RefTensor {
+    if (ids.dtype !== 'i32') throw new Error(`oneHot: ids must be i32, got ${ids.dtype}`);
+    const out = new Float64Array(ids.size * depth);
+    for (let i = 0; i < ids.size; i++) {
+      const id = ids.data[i];
+      if (id >= 0 && id < depth) out[i * depth + id] = 1;
+    }
+    return new RefTensor([...ids.shape, depth], out, 'f32');
+  }
+
   layerNorm(x: RefTensor, w: RefTensor, b: RefTensor | null, eps: number): RefTensor {
     requireFloat('layerNorm', x, w, ...(b ? [b] : []));
     requireRank('layerNorm', x, 1);

@@ -127,6 +127,44 @@ export function tfjsOps(tf: Tf, source: TfjsOpsSource = {}): Ops<Tensor> {
       return tf.relu(x);
     },
 
+    exp(a) {
+      requireFloat('exp', a);
+      return tf.exp(a);
+    },
+    rsqrt(a) {
+      requireFloat('rsqrt', a);
+      return tf.rsqrt(a);
+    },
+    addScalar(a, s) {
+      requireFloat('addScalar', a);
+      return tf.add(a, tf.scalar(s, 'float32'));
+    },
+    sumLast(x) {
+      requireFloat('sumLast', x);
+      requireRank('sumLast', x, 1);
+      return tf.sum(x, -1, true);
+    },
+    meanLast(x) {
+      requireFloat('meanLast', x);
+      requireRank('meanLast', x, 1);
+      return tf.mean(x, -1, true);
+    },
+    sumRows(x) {
+      requireFloat('sumRows', x);
+      requireRank('sumRows', x, 1);
+      if (x.rank === 1) return x;
+      return tf.sum(x, Array.from({ length: x.rank - 1 }, (_, i) => i), false);
+    },
+    sumAll(x) {
+      requireFloat('sumAll', x);
+      return tf.sum(x);
+    },
+    oneHot(ids, depth) {
+      if (ids.dtype !== 'int32') throw new Error(`oneHot: ids must be i32, got ${ids.dtype}`);
+      // tf.oneHot gives int32 rows of zeros for ids outside [0, depth), as the op set asks.
+      return tf.cast(tf.oneHot(ids as never, depth), 'float32');
+    },
+
     layerNorm(x, w, b, eps) {
       requireFloat('layerNorm', x, w, ...(b ? [b] : []));
       requireRank('layerNorm', x, 1);
