@@ -1,0 +1,1 @@
+export { LensEvaluator, aggregateMetricsJson, type EvalResult, type LayerMetrics } from './evaluator';

@@ -1,0 +1,160 @@
+/**
+ * Fits the translators: gradients accumulated over micro-batches (all in f32), then one
+ * optimiser step with the original recipe. Each layer's loss touches only its own
+ * translator; the global gradient clip is the only coupling between layers.
+ *
+ * Per micro-batch of hidden states (HF convention: indices 0..L-1 raw residuals, L after
+ * the final norm):
+ * - KL (default, token shift 0): target = log_softmax(W_U h_L + b_U) at every position;
+ * - CE (token shift 1): the lens at position t predicts input token t+1; the last
+ *   position of every sequence is left out.
+ * Rows are processed in slices of at most `maxRowsPerCall` so the [rows, vocab]
+ * intermediates stay bounded (GPT-2: 1024 rows x 50257 x 4 B = 206 MB each).
+ */
+import type { CompiledProgram, Engine } from '@tuned-lens/engine';
+import { lensStepProgram, targetProgram, type LossKind, type Unembedding } from '../math/index';
+import { zeroTunedLens, type TunedLensWeights } from '../lens/tunedLens';
+import { LensOptimizer, baseLearningRate, type OptimizerConfig, type OptimizerState, type Trainable } from './optimizer';
+import { lrMultiplier } from './schedule';
+
+export interface TrainerOptions {
+  loss: LossKind;
+  numLayers: number;
+  numSteps: number;
+  warmupSteps: number;
+  optimizer: OptimizerConfig;
+  /** Train only the biases (weights stay as initialised). */
+  biasOnly: boolean;
+  maxRowsPerCall: number;
+}
+
+/** One micro-batch: [batch, seq] tokens with the hidden states the lens reads. */
+export interface MicroBatch {
+  batch: number;
+  seq: number;
+  inputIds: Int32Array;
+  /** layer 0..L -> [batch * seq * d] f32 (HF convention; L is used for the KL target). */
+  hiddenStates: Map<number, Float32Array>;
+}
+
+export interface StepStats {
+  step: number;
+  lr: number;
+  gradNorm: number;
+  weightNorm: number;
+  biasNorm: number;
+}
+
+export class TranslatorTrainer {
+  readonly lens: TunedLensWeights;
+  readonly optimizer: LensOptimizer;
+  private readonly grads: { weight: Float32Array; bias: Float32Array | null }[];
+  private stepProgram!: CompiledProgram;
+  private target?: CompiledProgram;
+
+  private constructor(readonly engine: Engine, readonly u: Unembedding, readonly opts: TrainerOptions, lens?: TunedLensWeights, state?: OptimizerState) {
+    this.lens = lens ?? zeroTunedLens(opts.numLayers, u.dModel);
+    const d = u.dModel;
+    if (this.lens.dModel !== d || this.lens.translators.length !== opts.numLayers) {
+      throw new Error(`lens has ${this.lens.translators.length} translators of width ${this.lens.dModel}, the model needs ${opts.numLayers} of width ${d}`);
+    }
+    this.grads = this.lens.translators.map((t) => ({ weight: new Float32Array(d * d), bias: t.bias ? new Float32Array(d) : null }));
+    this.optimizer = new LensOptimizer(opts.optimizer, state);
+  }
+
+  static async create(engine: Engine, u: Unembedding, opts: TrainerOptions, lens?: TunedLensWeights, state?: OptimizerState): Promise<TranslatorTrainer> {
+    const t = new TranslatorTrainer(engine, u, opts, lens, state);
+    t.stepProgram = await engine.compile(lensStepProgram(u, opts.loss));
+    if (opts.loss === 'kl') t.target = await engine.compile(targetProgram(u));
+    return t;
+  }
+
+  /**
+   * Adds this micro-batch's gradients, weighted by `weight` (the micro-batch's share of
+   * the step: 1 / gradient-accumulation steps). Returns each layer's mean loss (nats).
+   */
+  async accumulate(mb: MicroBatch, weight: number): Promise<number[]> {
+    const d = this.u.dModel, L = this.opts.numLayers, V = this.u.vocabSize;
+    const { batch: B, seq: T } = mb;
+    const ce = this.opts.loss === 'ce';
+    const rowsPerSeq = ce ? T - 1 : T;
+    const n = B * rowsPerSeq;
+    if (n < 1) throw new Error(`a micro-batch of [${B}, ${T}] has no positions to train on with the ${this.opts.loss} loss`);
+    // Rows of h used by the loss (CE drops the last position of each sequence).
+    const rowsOf = (h: Float32Array): Float32Array => {
+      if (!ce) return h;
+      const out = new Float32Array(n * d);
+      for (let b = 0; b < B; b++) out.set(h.subarray(b * T * d, (b * T + T - 1) * d), b * rowsPerSeq * d);
+      return out;
+    };
+    let labels: Int32Array | undefined, targetLogp: Float32Array | undefined;
+    if (ce) {
+      labels = new Int32Array(n);
+      for (let b = 0; b < B; b++) labels.set(mb.inputIds.subarray(b * T + 1, b * T + T), b * rowsPerSeq);
+    } else {
+      const hL = mb.hiddenStates.get(L);
+      if (!hL) throw new Error(`the KL loss needs hidden state ${L} (the model's output) in every micro-batch`);
+      targetLogp = (await this.target!.run({ h_final: { shape: [n, d], data: hL } })).target_logp.data;
+    }
+    const invCount = Float32Array.of(weight / n);
+    const losses: number[] = [];
+    for (let l = 0; l < L; l++) {
+      const hl = mb.hiddenStates.get(l);
+      if (!hl) throw new Error(`micro-batch lacks hidden state ${l}`);
+      const h = rowsOf(hl);
+      const tr = this.lens.translators[l];
+      const g = this.grads[l];
+      const bias = tr.bias ?? new Float32Array(d);
+      let lossSum = 0;
+      for (let r0 = 0; r0 < n; r0 += this.opts.maxRowsPerCall) {
+        const r1 = Math.min(n, r0 + this.opts.maxRowsPerCall);
+        const rows = r1 - r0;
+        const out = await this.stepProgram.run({
+          h: { shape: [rows, d], data: h.subarray(r0 * d, r1 * d) },
+          weight: { shape: [d, d], data: tr.weight },
+          bias: { shape: [d], data: bias },
+          inv_count: { shape: [1], data: invCount },
+          ...(ce
+            ? { labels: { shape: [rows], data: labels!.subarray(r0, r1) } }
+            : { target_logp: { shape: [rows, V], data: targetLogp!.subarray(r0 * V, r1 * V) } }),
+        });
+        lossSum += out.loss.data[0];
+        if (!this.opts.biasOnly) addInto(g.weight, out.grad_weight.data);
+        if (g.bias) addInto(g.bias, out.grad_bias.data);
+      }
+      if (!Number.isFinite(lossSum)) throw new Error(`the loss of layer ${l} is ${lossSum}: stopping before a bad update`);
+      losses.push(lossSum / weight);
+    }
+    return losses;
+  }
+
+  /** One optimiser step (0-based `step` picks the scheduled learning rate). */
+  step(step: number): StepStats {
+    const lr = baseLearningRate(this.opts.optimizer) * lrMultiplier(step, this.opts.numSteps, this.opts.warmupSteps);
+    const gradNorm = this.optimizer.step(this.trainables(), lr);
+    let w = 0, b = 0;
+    for (const t of this.lens.translators) {
+      for (const x of t.weight) w += x * x;
+      if (t.bias) for (const x of t.bias) b += x * x;
+    }
+    return { step, lr, gradNorm, weightNorm: Math.sqrt(w), biasNorm: Math.sqrt(b) };
+  }
+
+  private trainables(): Trainable[] {
+    const out: Trainable[] = [];
+    this.lens.translators.forEach((t, l) => {
+      if (!this.opts.biasOnly) out.push({ name: `${l}.weight`, value: t.weight, grad: this.grads[l].weight });
+      if (t.bias) out.push({ name: `${l}.bias`, value: t.bias, grad: this.grads[l].bias! });
+    });
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.stepProgram?.dispose();
+    await this.target?.dispose();
+  }
+}
+
+function addInto(acc: Float32Array, x: Float32Array): void {
+  for (let i = 0; i < acc.length; i++) acc[i] += x[i];
+}
