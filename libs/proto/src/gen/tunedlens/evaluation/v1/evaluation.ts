@@ -83,18 +83,33 @@ export function evalStateToJSON(object: EvalState): string {
 }
 
 export interface EvalConfig {
+  /**
+   * Activation services (host:port) of the model; batches are spread over them. Empty =
+   * the endpoint this server was configured with.
+   */
   activationEndpoints: string[];
+  /** Tokenizer service (host:port); empty = the configured one. */
   tokenizerEndpoint: string;
-  /** Evaluation corpus on the tokenizer server. */
+  /**
+   * Evaluation corpus (jsonl / jsonl.zst), resolved by the tokenizer server in its
+   * data roots.
+   */
   dataPath: string;
-  /** Tuned lens folder on this server; empty = logit lens only. */
+  /** Tuned lens folder inside this server's lens roots; empty = logit lens only. */
   lensPath: string;
-  /** Folder for aggregate_metrics.json. */
+  /**
+   * Folder for aggregate_metrics.json, inside this server's output roots; created if
+   * missing.
+   */
   outputPath: string;
   /** Default 2048, capped by the model's context. */
   maxSeqLen: number;
-  /** Tokens to evaluate; 0 = the whole corpus. */
+  /**
+   * Tokens to evaluate; 0 = the whole corpus. As the original: tokens // (batch x seq)
+   * batches, at least one.
+   */
   tokens: number;
+  /** Sequences per batch (metrics are averaged per batch, then over batches); default 1. */
   perGpuBatchSize: number;
   /** Also compute the layer-transfer matrices (translator i on hidden state j). */
   layerTransfer: boolean;
@@ -124,8 +139,19 @@ export interface EvalStatus {
   /** The model's own next-token cross-entropy and entropy. */
   baselineCeNats: number;
   baselineEntropyNats: number;
+  /** Known once the tokenizer has read the corpus (0 until then). */
   natsToBpb: number;
+  /** Why a job failed, or a note on a finished one. */
   message: string;
+  /** Files written (absolute paths on this server). */
+  outputFiles: string[];
+  batchesDone: number;
+  batchesTotal: number;
+  /** Since the job started running. */
+  elapsedSeconds: number;
+  modelName: string;
+  /** The tuned lens evaluated (as given in the config), empty for none. */
+  lensPath: string;
 }
 
 export interface StartEvaluationRequest {
@@ -636,6 +662,12 @@ function createBaseEvalStatus(): EvalStatus {
     baselineEntropyNats: 0,
     natsToBpb: 0,
     message: "",
+    outputFiles: [],
+    batchesDone: 0,
+    batchesTotal: 0,
+    elapsedSeconds: 0,
+    modelName: "",
+    lensPath: "",
   };
 }
 
@@ -667,6 +699,24 @@ export const EvalStatus: MessageFns<EvalStatus> = {
     }
     if (message.message !== "") {
       writer.uint32(74).string(message.message);
+    }
+    for (const v of message.outputFiles) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.batchesDone !== 0) {
+      writer.uint32(88).int64(message.batchesDone);
+    }
+    if (message.batchesTotal !== 0) {
+      writer.uint32(96).int64(message.batchesTotal);
+    }
+    if (message.elapsedSeconds !== 0) {
+      writer.uint32(105).double(message.elapsedSeconds);
+    }
+    if (message.modelName !== "") {
+      writer.uint32(114).string(message.modelName);
+    }
+    if (message.lensPath !== "") {
+      writer.uint32(122).string(message.lensPath);
     }
     return writer;
   },
@@ -756,6 +806,54 @@ export const EvalStatus: MessageFns<EvalStatus> = {
             message.message = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.outputFiles.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.batchesDone = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.batchesTotal = longToNumber(reader.int64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 105) {
+              break;
+            }
+
+            message.elapsedSeconds = reader.double();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.modelName = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.lensPath = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -805,6 +903,36 @@ export const EvalStatus: MessageFns<EvalStatus> = {
         ? globalThis.Number(object.nats_to_bpb)
         : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
+      outputFiles: globalThis.Array.isArray(object?.outputFiles)
+        ? object.outputFiles.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.output_files)
+        ? object.output_files.map((e: any) => globalThis.String(e))
+        : [],
+      batchesDone: isSet(object.batchesDone)
+        ? globalThis.Number(object.batchesDone)
+        : isSet(object.batches_done)
+        ? globalThis.Number(object.batches_done)
+        : 0,
+      batchesTotal: isSet(object.batchesTotal)
+        ? globalThis.Number(object.batchesTotal)
+        : isSet(object.batches_total)
+        ? globalThis.Number(object.batches_total)
+        : 0,
+      elapsedSeconds: isSet(object.elapsedSeconds)
+        ? globalThis.Number(object.elapsedSeconds)
+        : isSet(object.elapsed_seconds)
+        ? globalThis.Number(object.elapsed_seconds)
+        : 0,
+      modelName: isSet(object.modelName)
+        ? globalThis.String(object.modelName)
+        : isSet(object.model_name)
+        ? globalThis.String(object.model_name)
+        : "",
+      lensPath: isSet(object.lensPath)
+        ? globalThis.String(object.lensPath)
+        : isSet(object.lens_path)
+        ? globalThis.String(object.lens_path)
+        : "",
     };
   },
 
@@ -837,6 +965,24 @@ export const EvalStatus: MessageFns<EvalStatus> = {
     if (message.message !== "") {
       obj.message = message.message;
     }
+    if (message.outputFiles?.length) {
+      obj.outputFiles = message.outputFiles;
+    }
+    if (message.batchesDone !== 0) {
+      obj.batchesDone = Math.round(message.batchesDone);
+    }
+    if (message.batchesTotal !== 0) {
+      obj.batchesTotal = Math.round(message.batchesTotal);
+    }
+    if (message.elapsedSeconds !== 0) {
+      obj.elapsedSeconds = floatToJson(message.elapsedSeconds);
+    }
+    if (message.modelName !== "") {
+      obj.modelName = message.modelName;
+    }
+    if (message.lensPath !== "") {
+      obj.lensPath = message.lensPath;
+    }
     return obj;
   },
 
@@ -854,6 +1000,12 @@ export const EvalStatus: MessageFns<EvalStatus> = {
     message.baselineEntropyNats = object.baselineEntropyNats ?? 0;
     message.natsToBpb = object.natsToBpb ?? 0;
     message.message = object.message ?? "";
+    message.outputFiles = object.outputFiles?.map((e) => e) || [];
+    message.batchesDone = object.batchesDone ?? 0;
+    message.batchesTotal = object.batchesTotal ?? 0;
+    message.elapsedSeconds = object.elapsedSeconds ?? 0;
+    message.modelName = object.modelName ?? "";
+    message.lensPath = object.lensPath ?? "";
     return message;
   },
 };
@@ -1428,7 +1580,13 @@ export const CancelEvaluationResponse: MessageFns<CancelEvaluationResponse> = {
 
 export type EvaluationServiceService = typeof EvaluationServiceService;
 export const EvaluationServiceService = {
-  /** Starts an evaluation and returns at once. */
+  /**
+   * Checks the config (paths, lens, numbers) and starts the job; returns at once.
+   * INVALID_ARGUMENT for a bad config, NOT_FOUND / PERMISSION_DENIED for paths,
+   * FAILED_PRECONDITION for a lens of another model (found once the job has the
+   * model's description: the job then fails with that message), RESOURCE_EXHAUSTED
+   * when too many jobs are queued.
+   */
   startEvaluation: {
     path: "/tunedlens.evaluation.v1.EvaluationService/StartEvaluation" as const,
     requestStream: false as const,
@@ -1440,7 +1598,10 @@ export const EvaluationServiceService = {
       Buffer.from(StartEvaluationResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StartEvaluationResponse => StartEvaluationResponse.decode(value),
   },
-  /** Progress, then the final metrics. */
+  /**
+   * The job's status now, then an update per evaluated batch (at most a few per
+   * second), ending with the terminal status.
+   */
   watchEvaluation: {
     path: "/tunedlens.evaluation.v1.EvaluationService/WatchEvaluation" as const,
     requestStream: false as const,
@@ -1462,6 +1623,7 @@ export const EvaluationServiceService = {
       Buffer.from(GetEvaluationResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetEvaluationResponse => GetEvaluationResponse.decode(value),
   },
+  /** Stops the job after its current batch; nothing is written. */
   cancelEvaluation: {
     path: "/tunedlens.evaluation.v1.EvaluationService/CancelEvaluation" as const,
     requestStream: false as const,
@@ -1476,16 +1638,32 @@ export const EvaluationServiceService = {
 } as const;
 
 export interface EvaluationServiceServer extends UntypedServiceImplementation {
-  /** Starts an evaluation and returns at once. */
+  /**
+   * Checks the config (paths, lens, numbers) and starts the job; returns at once.
+   * INVALID_ARGUMENT for a bad config, NOT_FOUND / PERMISSION_DENIED for paths,
+   * FAILED_PRECONDITION for a lens of another model (found once the job has the
+   * model's description: the job then fails with that message), RESOURCE_EXHAUSTED
+   * when too many jobs are queued.
+   */
   startEvaluation: handleUnaryCall<StartEvaluationRequest, StartEvaluationResponse>;
-  /** Progress, then the final metrics. */
+  /**
+   * The job's status now, then an update per evaluated batch (at most a few per
+   * second), ending with the terminal status.
+   */
   watchEvaluation: handleServerStreamingCall<WatchEvaluationRequest, WatchEvaluationResponse>;
   getEvaluation: handleUnaryCall<GetEvaluationRequest, GetEvaluationResponse>;
+  /** Stops the job after its current batch; nothing is written. */
   cancelEvaluation: handleUnaryCall<CancelEvaluationRequest, CancelEvaluationResponse>;
 }
 
 export interface EvaluationServiceClient extends Client {
-  /** Starts an evaluation and returns at once. */
+  /**
+   * Checks the config (paths, lens, numbers) and starts the job; returns at once.
+   * INVALID_ARGUMENT for a bad config, NOT_FOUND / PERMISSION_DENIED for paths,
+   * FAILED_PRECONDITION for a lens of another model (found once the job has the
+   * model's description: the job then fails with that message), RESOURCE_EXHAUSTED
+   * when too many jobs are queued.
+   */
   startEvaluation(
     request: StartEvaluationRequest,
     callback: (error: ServiceError | null, response: StartEvaluationResponse) => void,
@@ -1501,7 +1679,10 @@ export interface EvaluationServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StartEvaluationResponse) => void,
   ): ClientUnaryCall;
-  /** Progress, then the final metrics. */
+  /**
+   * The job's status now, then an update per evaluated batch (at most a few per
+   * second), ending with the terminal status.
+   */
   watchEvaluation(
     request: WatchEvaluationRequest,
     options?: Partial<CallOptions>,
@@ -1526,6 +1707,7 @@ export interface EvaluationServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetEvaluationResponse) => void,
   ): ClientUnaryCall;
+  /** Stops the job after its current batch; nothing is written. */
   cancelEvaluation(
     request: CancelEvaluationRequest,
     callback: (error: ServiceError | null, response: CancelEvaluationResponse) => void,

@@ -27,8 +27,15 @@ export const protobufFileName = "tunedlens/lens/v1/lens.proto";
 
 export enum LensKind {
   LENS_KIND_UNSPECIFIED = 0,
+  /** LENS_KIND_LOGIT - unembed(h_l): the model's final norm and LM head on the hidden state itself. */
   LENS_KIND_LOGIT = 1,
+  /** LENS_KIND_TUNED - unembed(h_l + W_l h_l + b_l) with the tuned lens's translator l. */
   LENS_KIND_TUNED = 2,
+  /**
+   * LENS_KIND_MODEL - Responses only: the model's own output distribution (layer = num_layers), the same
+   * for every lens and sent once per position.
+   */
+  LENS_KIND_MODEL = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -43,6 +50,9 @@ export function lensKindFromJSON(object: any): LensKind {
     case 2:
     case "LENS_KIND_TUNED":
       return LensKind.LENS_KIND_TUNED;
+    case 3:
+    case "LENS_KIND_MODEL":
+      return LensKind.LENS_KIND_MODEL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -58,6 +68,8 @@ export function lensKindToJSON(object: LensKind): string {
       return "LENS_KIND_LOGIT";
     case LensKind.LENS_KIND_TUNED:
       return "LENS_KIND_TUNED";
+    case LensKind.LENS_KIND_MODEL:
+      return "LENS_KIND_MODEL";
     case LensKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -65,7 +77,12 @@ export function lensKindToJSON(object: LensKind): string {
 }
 
 export interface PredictInput {
-  kind: { $case: "text"; text: string } | { $case: "tokenIds"; tokenIds: TokenIdList } | undefined;
+  kind:
+    | //
+    /** Tokenized by the tokenizer service with the tokenizer's own special tokens. */
+    { $case: "text"; text: string }
+    | { $case: "tokenIds"; tokenIds: TokenIdList }
+    | undefined;
 }
 
 export interface TokenIdList {
@@ -76,16 +93,35 @@ export interface PredictRequest {
   input:
     | PredictInput
     | undefined;
-  /** Empty = logit and tuned (when a tuned lens is loaded). */
+  /** Empty = tuned when a tuned lens is available (given or configured), else logit. */
   lenses: LensKind[];
-  /** Layers 0..L-1 to lens; empty = all. The model output row is always included. */
+  /**
+   * Layers 0..L-1 to lens; empty = all. The model output row (layer L) is always
+   * included.
+   */
   layers: number[];
-  /** Top tokens per cell; default 10, at most 100. */
+  /** Top tokens per cell; 0 = 10; at most 100. */
   topK: number;
-  /** Longer inputs: false = INVALID_ARGUMENT, true = keep the last context_length tokens. */
+  /**
+   * Longer inputs than the model's context: false = INVALID_ARGUMENT, true = keep the
+   * last context_length tokens (metadata.truncated says so).
+   */
   truncate: boolean;
-  /** Full distributions for these few (layer, position) cells only. */
+  /**
+   * Full log-distributions for these few (layer, position) cells only (every lens
+   * asked for; layer L = the model output). At most 16 cells.
+   */
   fullDistributionCells: Cell[];
+  /**
+   * Tuned lens folder inside the server's lens roots (relative paths resolve against
+   * the first root); empty = the server's default tuned lens.
+   */
+  lensPath: string;
+  /**
+   * Put the tokenizer's BOS token (its EOS when it has no BOS) first, unless the input
+   * already starts with it (what the original's demo does for GPT-style models).
+   */
+  prependBos: boolean;
 }
 
 export interface Cell {
@@ -95,12 +131,23 @@ export interface Cell {
 
 export interface PredictMetadata {
   tokenIds: number[];
+  /** Each input token decoded on its own. */
   tokens: string[];
+  /** Lensed layers in order, then num_layers (the model output). */
   layers: number[];
   lenses: LensKind[];
+  /** L: hidden states 0..L, lensed layers 0..L-1. */
   numLayers: number;
   modelName: string;
   truncated: boolean;
+  /** Things worth knowing about the answer, e.g. a lens without our unembedding hash. */
+  warnings: string[];
+  topK: number;
+  vocabSize: number;
+  /** The tuned lens used (its folder relative to its lens root), empty for none. */
+  lensName: string;
+  /** Tokens dropped from the front by `truncate`. */
+  truncatedTokens: number;
 }
 
 export interface TokenProb {
@@ -111,14 +158,20 @@ export interface TokenProb {
 
 export interface CellPrediction {
   lens: LensKind;
-  /** Layer 0..L-1, or L for the model output. */
+  /** Layer 0..L-1, or L for the model output (lens = LENS_KIND_MODEL). */
   layer: number;
+  /** Most probable first. */
   top: TokenProb[];
+  /** Nats. */
   entropy: number;
-  /** Of the next token (NaN at the last position). */
+  /** -log p(next token) in nats; NaN at the last position (there is no next token). */
   crossEntropy: number;
-  /** 1-based rank of the next token (0 at the last position). */
+  /**
+   * 1-based rank of the next token (1 + the number of tokens strictly more probable);
+   * 0 at the last position.
+   */
   targetRank: number;
+  /** KL(p_model || p_lens) in nats (0 for the model row). */
   klToModel: number;
   maxProb: number;
   /** Log-probabilities over the whole vocabulary, only for requested cells. */
@@ -128,6 +181,7 @@ export interface CellPrediction {
 export interface PositionFrame {
   position: number;
   tokenId: number;
+  /** Per lens asked for, its layers in order; then the model row. */
   cells: CellPrediction[];
 }
 
@@ -144,16 +198,41 @@ export interface PredictResponse {
 
 export interface CompareRequest {
   first: PredictInput | undefined;
-  second: PredictInput | undefined;
+  second:
+    | PredictInput
+    | undefined;
+  /** TUNED or LOGIT; unspecified = tuned when available, else logit. */
   lens: LensKind;
+  /** Layers 0..L-1; empty = all. The model output row is always included. */
   layers: number[];
+  truncate: boolean;
+  lensPath: string;
+  prependBos: boolean;
+  /** Tokens with the largest probability change per cell; 0 = 5; at most 100. */
+  topK: number;
 }
 
+export interface TokenDelta {
+  id: number;
+  text: string;
+  /** p_second(token) - p_first(token). */
+  delta: number;
+}
+
+/** P = the first input's distribution, Q = the second's, at the same layer and position. */
 export interface CellComparison {
   layer: number;
+  /** KL(P || Q), nats. */
   kl: number;
+  /**
+   * Jensen-Shannon divergence 1/2 KL(P || M) + 1/2 KL(Q || M), M = (P + Q) / 2; nats,
+   * in [0, ln 2]. (The original's "js_divergence" is half the symmetric KL instead.)
+   */
   js: number;
+  /** 1/2 sum |p - q|, in [0, 1]. (The original's "total_variation" is max |p - q|.) */
   totalVariation: number;
+  /** Largest |delta| first. */
+  largestDeltas: TokenDelta[];
 }
 
 export interface ComparePosition {
@@ -161,8 +240,17 @@ export interface ComparePosition {
   cells: CellComparison[];
 }
 
+export interface CompareMetadata {
+  first: PredictMetadata | undefined;
+  second:
+    | PredictMetadata
+    | undefined;
+  /** Positions compared: the shorter input's length. */
+  positions: number;
+}
+
 export interface CompareResponse {
-  frame: { $case: "metadata"; metadata: PredictMetadata } | { $case: "position"; position: ComparePosition } | {
+  frame: { $case: "metadata"; metadata: CompareMetadata } | { $case: "position"; position: ComparePosition } | {
     $case: "done";
     done: PredictDone;
   } | undefined;
@@ -173,10 +261,20 @@ export interface ListLensesRequest {
 
 export interface LensInfo {
   kind: LensKind;
+  /** "logit", or the tuned lens folder relative to its lens root (usable as lens_path). */
   name: string;
   numLayers: number;
   dModel: number;
+  /**
+   * Our unembedding hash (sha256 of W_U's f32 bytes): the model's for the logit lens,
+   * the one recorded in the lens folder for tuned lenses (empty when it has none).
+   */
   unembedHash: string;
+  /** Whether this lens can be applied to the served model; `reason` says why not. */
+  compatible: boolean;
+  reason: string;
+  /** The lens's own record of its base model. */
+  baseModel: string;
 }
 
 export interface ListLensesResponse {
@@ -368,7 +466,16 @@ export const TokenIdList: MessageFns<TokenIdList> = {
 };
 
 function createBasePredictRequest(): PredictRequest {
-  return { input: undefined, lenses: [], layers: [], topK: 0, truncate: false, fullDistributionCells: [] };
+  return {
+    input: undefined,
+    lenses: [],
+    layers: [],
+    topK: 0,
+    truncate: false,
+    fullDistributionCells: [],
+    lensPath: "",
+    prependBos: false,
+  };
 }
 
 export const PredictRequest: MessageFns<PredictRequest> = {
@@ -398,6 +505,12 @@ export const PredictRequest: MessageFns<PredictRequest> = {
     }
     for (const v of message.fullDistributionCells) {
       Cell.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.lensPath !== "") {
+      writer.uint32(58).string(message.lensPath);
+    }
+    if (message.prependBos !== false) {
+      writer.uint32(64).bool(message.prependBos);
     }
     return writer;
   },
@@ -483,6 +596,22 @@ export const PredictRequest: MessageFns<PredictRequest> = {
             message.fullDistributionCells.push(Cell.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lensPath = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.prependBos = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -511,6 +640,16 @@ export const PredictRequest: MessageFns<PredictRequest> = {
         : globalThis.Array.isArray(object?.full_distribution_cells)
         ? object.full_distribution_cells.map((e: any) => Cell.fromJSON(e))
         : [],
+      lensPath: isSet(object.lensPath)
+        ? globalThis.String(object.lensPath)
+        : isSet(object.lens_path)
+        ? globalThis.String(object.lens_path)
+        : "",
+      prependBos: isSet(object.prependBos)
+        ? globalThis.Boolean(object.prependBos)
+        : isSet(object.prepend_bos)
+        ? globalThis.Boolean(object.prepend_bos)
+        : false,
     };
   },
 
@@ -534,6 +673,12 @@ export const PredictRequest: MessageFns<PredictRequest> = {
     if (message.fullDistributionCells?.length) {
       obj.fullDistributionCells = message.fullDistributionCells.map((e) => Cell.toJSON(e));
     }
+    if (message.lensPath !== "") {
+      obj.lensPath = message.lensPath;
+    }
+    if (message.prependBos !== false) {
+      obj.prependBos = message.prependBos;
+    }
     return obj;
   },
 
@@ -550,6 +695,8 @@ export const PredictRequest: MessageFns<PredictRequest> = {
     message.topK = object.topK ?? 0;
     message.truncate = object.truncate ?? false;
     message.fullDistributionCells = object.fullDistributionCells?.map((e) => Cell.fromPartial(e)) || [];
+    message.lensPath = object.lensPath ?? "";
+    message.prependBos = object.prependBos ?? false;
     return message;
   },
 };
@@ -640,7 +787,20 @@ export const Cell: MessageFns<Cell> = {
 };
 
 function createBasePredictMetadata(): PredictMetadata {
-  return { tokenIds: [], tokens: [], layers: [], lenses: [], numLayers: 0, modelName: "", truncated: false };
+  return {
+    tokenIds: [],
+    tokens: [],
+    layers: [],
+    lenses: [],
+    numLayers: 0,
+    modelName: "",
+    truncated: false,
+    warnings: [],
+    topK: 0,
+    vocabSize: 0,
+    lensName: "",
+    truncatedTokens: 0,
+  };
 }
 
 export const PredictMetadata: MessageFns<PredictMetadata> = {
@@ -677,6 +837,21 @@ export const PredictMetadata: MessageFns<PredictMetadata> = {
     }
     if (message.truncated !== false) {
       writer.uint32(56).bool(message.truncated);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.topK !== 0) {
+      writer.uint32(72).int32(message.topK);
+    }
+    if (message.vocabSize !== 0) {
+      writer.uint32(80).int32(message.vocabSize);
+    }
+    if (message.lensName !== "") {
+      writer.uint32(90).string(message.lensName);
+    }
+    if (message.truncatedTokens !== 0) {
+      writer.uint32(96).int32(message.truncatedTokens);
     }
     return writer;
   },
@@ -780,6 +955,46 @@ export const PredictMetadata: MessageFns<PredictMetadata> = {
             message.truncated = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.topK = reader.int32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.vocabSize = reader.int32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.lensName = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.truncatedTokens = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -813,6 +1028,27 @@ export const PredictMetadata: MessageFns<PredictMetadata> = {
         ? globalThis.String(object.model_name)
         : "",
       truncated: isSet(object.truncated) ? globalThis.Boolean(object.truncated) : false,
+      warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => globalThis.String(e)) : [],
+      topK: isSet(object.topK)
+        ? globalThis.Number(object.topK)
+        : isSet(object.top_k)
+        ? globalThis.Number(object.top_k)
+        : 0,
+      vocabSize: isSet(object.vocabSize)
+        ? globalThis.Number(object.vocabSize)
+        : isSet(object.vocab_size)
+        ? globalThis.Number(object.vocab_size)
+        : 0,
+      lensName: isSet(object.lensName)
+        ? globalThis.String(object.lensName)
+        : isSet(object.lens_name)
+        ? globalThis.String(object.lens_name)
+        : "",
+      truncatedTokens: isSet(object.truncatedTokens)
+        ? globalThis.Number(object.truncatedTokens)
+        : isSet(object.truncated_tokens)
+        ? globalThis.Number(object.truncated_tokens)
+        : 0,
     };
   },
 
@@ -839,6 +1075,21 @@ export const PredictMetadata: MessageFns<PredictMetadata> = {
     if (message.truncated !== false) {
       obj.truncated = message.truncated;
     }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings;
+    }
+    if (message.topK !== 0) {
+      obj.topK = Math.round(message.topK);
+    }
+    if (message.vocabSize !== 0) {
+      obj.vocabSize = Math.round(message.vocabSize);
+    }
+    if (message.lensName !== "") {
+      obj.lensName = message.lensName;
+    }
+    if (message.truncatedTokens !== 0) {
+      obj.truncatedTokens = Math.round(message.truncatedTokens);
+    }
     return obj;
   },
 
@@ -854,6 +1105,11 @@ export const PredictMetadata: MessageFns<PredictMetadata> = {
     message.numLayers = object.numLayers ?? 0;
     message.modelName = object.modelName ?? "";
     message.truncated = object.truncated ?? false;
+    message.warnings = object.warnings?.map((e) => e) || [];
+    message.topK = object.topK ?? 0;
+    message.vocabSize = object.vocabSize ?? 0;
+    message.lensName = object.lensName ?? "";
+    message.truncatedTokens = object.truncatedTokens ?? 0;
     return message;
   },
 };
@@ -1495,7 +1751,16 @@ export const PredictResponse: MessageFns<PredictResponse> = {
 };
 
 function createBaseCompareRequest(): CompareRequest {
-  return { first: undefined, second: undefined, lens: 0, layers: [] };
+  return {
+    first: undefined,
+    second: undefined,
+    lens: 0,
+    layers: [],
+    truncate: false,
+    lensPath: "",
+    prependBos: false,
+    topK: 0,
+  };
 }
 
 export const CompareRequest: MessageFns<CompareRequest> = {
@@ -1515,6 +1780,18 @@ export const CompareRequest: MessageFns<CompareRequest> = {
         writer.int32(v);
       }
       writer.join();
+    }
+    if (message.truncate !== false) {
+      writer.uint32(40).bool(message.truncate);
+    }
+    if (message.lensPath !== "") {
+      writer.uint32(50).string(message.lensPath);
+    }
+    if (message.prependBos !== false) {
+      writer.uint32(56).bool(message.prependBos);
+    }
+    if (message.topK !== 0) {
+      writer.uint32(64).int32(message.topK);
     }
     return writer;
   },
@@ -1574,6 +1851,38 @@ export const CompareRequest: MessageFns<CompareRequest> = {
 
             break;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.truncate = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lensPath = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.prependBos = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.topK = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1592,6 +1901,22 @@ export const CompareRequest: MessageFns<CompareRequest> = {
       second: isSet(object.second) ? PredictInput.fromJSON(object.second) : undefined,
       lens: isSet(object.lens) ? lensKindFromJSON(object.lens) : 0,
       layers: globalThis.Array.isArray(object?.layers) ? object.layers.map((e: any) => globalThis.Number(e)) : [],
+      truncate: isSet(object.truncate) ? globalThis.Boolean(object.truncate) : false,
+      lensPath: isSet(object.lensPath)
+        ? globalThis.String(object.lensPath)
+        : isSet(object.lens_path)
+        ? globalThis.String(object.lens_path)
+        : "",
+      prependBos: isSet(object.prependBos)
+        ? globalThis.Boolean(object.prependBos)
+        : isSet(object.prepend_bos)
+        ? globalThis.Boolean(object.prepend_bos)
+        : false,
+      topK: isSet(object.topK)
+        ? globalThis.Number(object.topK)
+        : isSet(object.top_k)
+        ? globalThis.Number(object.top_k)
+        : 0,
     };
   },
 
@@ -1609,6 +1934,18 @@ export const CompareRequest: MessageFns<CompareRequest> = {
     if (message.layers?.length) {
       obj.layers = message.layers.map((e) => Math.round(e));
     }
+    if (message.truncate !== false) {
+      obj.truncate = message.truncate;
+    }
+    if (message.lensPath !== "") {
+      obj.lensPath = message.lensPath;
+    }
+    if (message.prependBos !== false) {
+      obj.prependBos = message.prependBos;
+    }
+    if (message.topK !== 0) {
+      obj.topK = Math.round(message.topK);
+    }
     return obj;
   },
 
@@ -1625,12 +1962,117 @@ export const CompareRequest: MessageFns<CompareRequest> = {
       : undefined;
     message.lens = object.lens ?? 0;
     message.layers = object.layers?.map((e) => e) || [];
+    message.truncate = object.truncate ?? false;
+    message.lensPath = object.lensPath ?? "";
+    message.prependBos = object.prependBos ?? false;
+    message.topK = object.topK ?? 0;
+    return message;
+  },
+};
+
+function createBaseTokenDelta(): TokenDelta {
+  return { id: 0, text: "", delta: 0 };
+}
+
+export const TokenDelta: MessageFns<TokenDelta> = {
+  encode(message: TokenDelta, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).int32(message.id);
+    }
+    if (message.text !== "") {
+      writer.uint32(18).string(message.text);
+    }
+    if (message.delta !== 0) {
+      writer.uint32(25).double(message.delta);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenDelta {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenDelta();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.delta = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenDelta {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+      delta: isSet(object.delta) ? globalThis.Number(object.delta) : 0,
+    };
+  },
+
+  toJSON(message: TokenDelta): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    if (message.delta !== 0) {
+      obj.delta = floatToJson(message.delta);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TokenDelta>): TokenDelta {
+    return TokenDelta.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TokenDelta>): TokenDelta {
+    const message = createBaseTokenDelta();
+    message.id = object.id ?? 0;
+    message.text = object.text ?? "";
+    message.delta = object.delta ?? 0;
     return message;
   },
 };
 
 function createBaseCellComparison(): CellComparison {
-  return { layer: 0, kl: 0, js: 0, totalVariation: 0 };
+  return { layer: 0, kl: 0, js: 0, totalVariation: 0, largestDeltas: [] };
 }
 
 export const CellComparison: MessageFns<CellComparison> = {
@@ -1646,6 +2088,9 @@ export const CellComparison: MessageFns<CellComparison> = {
     }
     if (message.totalVariation !== 0) {
       writer.uint32(33).double(message.totalVariation);
+    }
+    for (const v of message.largestDeltas) {
+      TokenDelta.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1695,6 +2140,14 @@ export const CellComparison: MessageFns<CellComparison> = {
             message.totalVariation = reader.double();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.largestDeltas.push(TokenDelta.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1717,6 +2170,11 @@ export const CellComparison: MessageFns<CellComparison> = {
         : isSet(object.total_variation)
         ? globalThis.Number(object.total_variation)
         : 0,
+      largestDeltas: globalThis.Array.isArray(object?.largestDeltas)
+        ? object.largestDeltas.map((e: any) => TokenDelta.fromJSON(e))
+        : globalThis.Array.isArray(object?.largest_deltas)
+        ? object.largest_deltas.map((e: any) => TokenDelta.fromJSON(e))
+        : [],
     };
   },
 
@@ -1734,6 +2192,9 @@ export const CellComparison: MessageFns<CellComparison> = {
     if (message.totalVariation !== 0) {
       obj.totalVariation = floatToJson(message.totalVariation);
     }
+    if (message.largestDeltas?.length) {
+      obj.largestDeltas = message.largestDeltas.map((e) => TokenDelta.toJSON(e));
+    }
     return obj;
   },
 
@@ -1746,6 +2207,7 @@ export const CellComparison: MessageFns<CellComparison> = {
     message.kl = object.kl ?? 0;
     message.js = object.js ?? 0;
     message.totalVariation = object.totalVariation ?? 0;
+    message.largestDeltas = object.largestDeltas?.map((e) => TokenDelta.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1835,6 +2297,111 @@ export const ComparePosition: MessageFns<ComparePosition> = {
   },
 };
 
+function createBaseCompareMetadata(): CompareMetadata {
+  return { first: undefined, second: undefined, positions: 0 };
+}
+
+export const CompareMetadata: MessageFns<CompareMetadata> = {
+  encode(message: CompareMetadata, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.first !== undefined) {
+      PredictMetadata.encode(message.first, writer.uint32(10).fork()).join();
+    }
+    if (message.second !== undefined) {
+      PredictMetadata.encode(message.second, writer.uint32(18).fork()).join();
+    }
+    if (message.positions !== 0) {
+      writer.uint32(24).int32(message.positions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompareMetadata {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompareMetadata();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.first = PredictMetadata.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.second = PredictMetadata.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.positions = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompareMetadata {
+    return {
+      first: isSet(object.first) ? PredictMetadata.fromJSON(object.first) : undefined,
+      second: isSet(object.second) ? PredictMetadata.fromJSON(object.second) : undefined,
+      positions: isSet(object.positions) ? globalThis.Number(object.positions) : 0,
+    };
+  },
+
+  toJSON(message: CompareMetadata): unknown {
+    const obj: any = {};
+    if (message.first !== undefined) {
+      obj.first = PredictMetadata.toJSON(message.first);
+    }
+    if (message.second !== undefined) {
+      obj.second = PredictMetadata.toJSON(message.second);
+    }
+    if (message.positions !== 0) {
+      obj.positions = Math.round(message.positions);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CompareMetadata>): CompareMetadata {
+    return CompareMetadata.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompareMetadata>): CompareMetadata {
+    const message = createBaseCompareMetadata();
+    message.first = (object.first !== undefined && object.first !== null)
+      ? PredictMetadata.fromPartial(object.first)
+      : undefined;
+    message.second = (object.second !== undefined && object.second !== null)
+      ? PredictMetadata.fromPartial(object.second)
+      : undefined;
+    message.positions = object.positions ?? 0;
+    return message;
+  },
+};
+
 function createBaseCompareResponse(): CompareResponse {
   return { frame: undefined };
 }
@@ -1843,7 +2410,7 @@ export const CompareResponse: MessageFns<CompareResponse> = {
   encode(message: CompareResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     switch (message.frame?.$case) {
       case "metadata":
-        PredictMetadata.encode(message.frame.metadata, writer.uint32(10).fork()).join();
+        CompareMetadata.encode(message.frame.metadata, writer.uint32(10).fork()).join();
         break;
       case "position":
         ComparePosition.encode(message.frame.position, writer.uint32(18).fork()).join();
@@ -1873,7 +2440,7 @@ export const CompareResponse: MessageFns<CompareResponse> = {
               break;
             }
 
-            message.frame = { $case: "metadata", metadata: PredictMetadata.decode(reader, reader.uint32()) };
+            message.frame = { $case: "metadata", metadata: CompareMetadata.decode(reader, reader.uint32()) };
             continue;
           }
           case 2: {
@@ -1907,7 +2474,7 @@ export const CompareResponse: MessageFns<CompareResponse> = {
   fromJSON(object: any): CompareResponse {
     return {
       frame: isSet(object.metadata)
-        ? { $case: "metadata", metadata: PredictMetadata.fromJSON(object.metadata) }
+        ? { $case: "metadata", metadata: CompareMetadata.fromJSON(object.metadata) }
         : isSet(object.position)
         ? { $case: "position", position: ComparePosition.fromJSON(object.position) }
         : isSet(object.done)
@@ -1919,7 +2486,7 @@ export const CompareResponse: MessageFns<CompareResponse> = {
   toJSON(message: CompareResponse): unknown {
     const obj: any = {};
     if (message.frame?.$case === "metadata") {
-      obj.metadata = PredictMetadata.toJSON(message.frame.metadata);
+      obj.metadata = CompareMetadata.toJSON(message.frame.metadata);
     } else if (message.frame?.$case === "position") {
       obj.position = ComparePosition.toJSON(message.frame.position);
     } else if (message.frame?.$case === "done") {
@@ -1936,7 +2503,7 @@ export const CompareResponse: MessageFns<CompareResponse> = {
     switch (object.frame?.$case) {
       case "metadata": {
         if (object.frame?.metadata !== undefined && object.frame?.metadata !== null) {
-          message.frame = { $case: "metadata", metadata: PredictMetadata.fromPartial(object.frame.metadata) };
+          message.frame = { $case: "metadata", metadata: CompareMetadata.fromPartial(object.frame.metadata) };
         }
         break;
       }
@@ -2010,7 +2577,7 @@ export const ListLensesRequest: MessageFns<ListLensesRequest> = {
 };
 
 function createBaseLensInfo(): LensInfo {
-  return { kind: 0, name: "", numLayers: 0, dModel: 0, unembedHash: "" };
+  return { kind: 0, name: "", numLayers: 0, dModel: 0, unembedHash: "", compatible: false, reason: "", baseModel: "" };
 }
 
 export const LensInfo: MessageFns<LensInfo> = {
@@ -2029,6 +2596,15 @@ export const LensInfo: MessageFns<LensInfo> = {
     }
     if (message.unembedHash !== "") {
       writer.uint32(42).string(message.unembedHash);
+    }
+    if (message.compatible !== false) {
+      writer.uint32(48).bool(message.compatible);
+    }
+    if (message.reason !== "") {
+      writer.uint32(58).string(message.reason);
+    }
+    if (message.baseModel !== "") {
+      writer.uint32(66).string(message.baseModel);
     }
     return writer;
   },
@@ -2086,6 +2662,30 @@ export const LensInfo: MessageFns<LensInfo> = {
             message.unembedHash = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.compatible = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.baseModel = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2117,6 +2717,13 @@ export const LensInfo: MessageFns<LensInfo> = {
         : isSet(object.unembed_hash)
         ? globalThis.String(object.unembed_hash)
         : "",
+      compatible: isSet(object.compatible) ? globalThis.Boolean(object.compatible) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      baseModel: isSet(object.baseModel)
+        ? globalThis.String(object.baseModel)
+        : isSet(object.base_model)
+        ? globalThis.String(object.base_model)
+        : "",
     };
   },
 
@@ -2137,6 +2744,15 @@ export const LensInfo: MessageFns<LensInfo> = {
     if (message.unembedHash !== "") {
       obj.unembedHash = message.unembedHash;
     }
+    if (message.compatible !== false) {
+      obj.compatible = message.compatible;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.baseModel !== "") {
+      obj.baseModel = message.baseModel;
+    }
     return obj;
   },
 
@@ -2150,6 +2766,9 @@ export const LensInfo: MessageFns<LensInfo> = {
     message.numLayers = object.numLayers ?? 0;
     message.dModel = object.dModel ?? 0;
     message.unembedHash = object.unembedHash ?? "";
+    message.compatible = object.compatible ?? false;
+    message.reason = object.reason ?? "";
+    message.baseModel = object.baseModel ?? "";
     return message;
   },
 };
@@ -2226,8 +2845,8 @@ export const ListLensesResponse: MessageFns<ListLensesResponse> = {
 export type LensServiceService = typeof LensServiceService;
 export const LensServiceService = {
   /**
-   * Frames: one `metadata`, one `position` per token position, then one `done`.
-   * RESOURCE_EXHAUSTED (with a retry hint) beyond the admission budget.
+   * Frames: one `metadata` (sent before any compute), one `position` per token
+   * position, then one `done`.
    */
   predict: {
     path: "/tunedlens.lens.v1.LensService/Predict" as const,
@@ -2240,7 +2859,7 @@ export const LensServiceService = {
   },
   /**
    * Two inputs through the same lens: per layer and position KL, Jensen-Shannon and
-   * total variation between them.
+   * total variation between them (true definitions, see CellComparison).
    */
   compare: {
     path: "/tunedlens.lens.v1.LensService/Compare" as const,
@@ -2251,7 +2870,10 @@ export const LensServiceService = {
     responseSerialize: (value: CompareResponse): Buffer => Buffer.from(CompareResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CompareResponse => CompareResponse.decode(value),
   },
-  /** Lenses this server can apply. */
+  /**
+   * Lenses this server can apply: the logit lens, its default tuned lens if any, and
+   * the lens folders found directly inside its lens roots.
+   */
   listLenses: {
     path: "/tunedlens.lens.v1.LensService/ListLenses" as const,
     requestStream: false as const,
@@ -2265,23 +2887,26 @@ export const LensServiceService = {
 
 export interface LensServiceServer extends UntypedServiceImplementation {
   /**
-   * Frames: one `metadata`, one `position` per token position, then one `done`.
-   * RESOURCE_EXHAUSTED (with a retry hint) beyond the admission budget.
+   * Frames: one `metadata` (sent before any compute), one `position` per token
+   * position, then one `done`.
    */
   predict: handleServerStreamingCall<PredictRequest, PredictResponse>;
   /**
    * Two inputs through the same lens: per layer and position KL, Jensen-Shannon and
-   * total variation between them.
+   * total variation between them (true definitions, see CellComparison).
    */
   compare: handleServerStreamingCall<CompareRequest, CompareResponse>;
-  /** Lenses this server can apply. */
+  /**
+   * Lenses this server can apply: the logit lens, its default tuned lens if any, and
+   * the lens folders found directly inside its lens roots.
+   */
   listLenses: handleUnaryCall<ListLensesRequest, ListLensesResponse>;
 }
 
 export interface LensServiceClient extends Client {
   /**
-   * Frames: one `metadata`, one `position` per token position, then one `done`.
-   * RESOURCE_EXHAUSTED (with a retry hint) beyond the admission budget.
+   * Frames: one `metadata` (sent before any compute), one `position` per token
+   * position, then one `done`.
    */
   predict(request: PredictRequest, options?: Partial<CallOptions>): ClientReadableStream<PredictResponse>;
   predict(
@@ -2291,7 +2916,7 @@ export interface LensServiceClient extends Client {
   ): ClientReadableStream<PredictResponse>;
   /**
    * Two inputs through the same lens: per layer and position KL, Jensen-Shannon and
-   * total variation between them.
+   * total variation between them (true definitions, see CellComparison).
    */
   compare(request: CompareRequest, options?: Partial<CallOptions>): ClientReadableStream<CompareResponse>;
   compare(
@@ -2299,7 +2924,10 @@ export interface LensServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<CompareResponse>;
-  /** Lenses this server can apply. */
+  /**
+   * Lenses this server can apply: the logit lens, its default tuned lens if any, and
+   * the lens folders found directly inside its lens roots.
+   */
   listLenses(
     request: ListLensesRequest,
     callback: (error: ServiceError | null, response: ListLensesResponse) => void,
