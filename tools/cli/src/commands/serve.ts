@@ -2,11 +2,13 @@
 import { resolve } from 'node:path';
 import { createLogger, serverTlsFromEnv, shutdownOnSignals, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
 import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
+import { startActivationServer } from '@tuned-lens/activation-service';
+import { smallLmDir } from '@tuned-lens/fixtures';
 import { parse, portOption, UsageError } from '../args';
-import { defaults } from '../embedded';
+import { defaults, engineOption } from '../embedded';
 
-/** Services this build can start; later issues add activation, training, evaluation. */
-export const SERVICES = ['tokenizer'] as const;
+/** Services this build can start; later issues add training, evaluation. */
+export const SERVICES = ['tokenizer', 'activation'] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 const help = `usage: tuned-lens serve [--service NAME|all] [options]
@@ -23,6 +25,10 @@ then serves until SIGTERM or Ctrl-C (drains running calls for --grace-ms, then s
   --tokenizer DIR     tokenizer folder (default: the bundled small-lm tokenizer)
   --data-root DIR     folder corpus paths in requests may point into (repeatable;
                       default: the bundled fixtures)
+  --model DIR         activation: Hugging Face checkpoint folder (default: the bundled
+                      small-lm)
+  --engine NAME       activation: onnx, tfjs or auto (default auto: tfjs when
+                      @tensorflow/tfjs-node-gpu is installed, else onnx)
   --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]
                       serve TLS (mutual TLS with a client CA); also from
                       TUNED_LENS_TLS_CERT / _KEY / _CLIENT_CA
@@ -42,6 +48,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'metrics-port': { type: 'string' },
     tokenizer: { type: 'string' },
     'data-root': { type: 'string', multiple: true },
+    model: { type: 'string' },
+    engine: { type: 'string', default: 'auto' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'tls-client-ca': { type: 'string' },
@@ -56,6 +64,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const basePort = portOption(values.port, 'port', 0);
   const metricsPort = portOption(values['metrics-port'], 'metrics-port', 0);
   const graceMs = Number(values['grace-ms'] ?? 10_000);
+  const engine = engineOption(values.engine);
   let tls: ServerTlsConfig | undefined;
   if (values['tls-cert'] || values['tls-key']) {
     if (!values['tls-cert'] || !values['tls-key']) throw new UsageError('TLS needs both --tls-cert and --tls-key');
@@ -80,6 +89,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
         dataRoots: (values['data-root'] ?? [defaults.dataRoot]).map((d) => resolve(d)),
         logger: createLogger('tokenizer'),
       });
+      started.push({ name, server });
+    } else if (name === 'activation') {
+      // Serves at once (NOT_SERVING) and turns SERVING when the model is loaded; a model
+      // that cannot be loaded leaves it up answering FAILED_PRECONDITION with the reason.
+      const server = await startActivationServer({
+        ...common,
+        modelDir: resolve(values.model ?? smallLmDir),
+        engine,
+        logger: createLogger('activation'),
+      });
+      server.ready.catch(() => {});
       started.push({ name, server });
     }
   }
