@@ -9,3 +9,4 @@ export * from './math/index';
 export * from './train/index';
 export { zeroTunedLens, applyTranslator, type TunedLensWeights } from './lens/tunedLens';
 export * from './eval/index';
+export * from './predict/index';
