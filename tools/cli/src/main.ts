@@ -10,6 +10,7 @@ import { healthCommand } from './commands/health';
 import { demoCommand } from './commands/demo';
 import { extractCommand } from './commands/extract';
 import { lossCommand } from './commands/loss';
+import { trainCommand } from './commands/train';
 
 interface Command {
   summary: string;
@@ -21,6 +22,7 @@ const commands: Record<string, Command> = {
   serve: { summary: 'start services on loopback (or given) ports and print where they listen', run: serveCommand },
   tokenize: { summary: 'encode text or chunk a corpus through the tokenizer service', run: tokenizeCommand },
   extract: { summary: 'write every hidden state and the logits of one sequence to a safetensors file', run: extractCommand },
+  train: { summary: 'train a tuned lens (the original recipe) through the services', run: trainCommand },
   loss: { summary: "the model's next-token cross-entropy on a corpus (nats/token, bits/byte)", run: lossCommand },
   health: { summary: 'ask a running server for its health and services', run: healthCommand },
 };

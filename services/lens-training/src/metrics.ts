@@ -1,0 +1,35 @@
+/** Training metrics (Prometheus), labelled by job id (and layer for losses). */
+import { Counter, Gauge, Histogram, type Registry } from '@tuned-lens/metrics';
+
+export interface TrainingMetrics {
+  layerLossNats: Gauge<'job' | 'layer'>;
+  layerLossBpb: Gauge<'job' | 'layer'>;
+  tokensPerSecond: Gauge<'job'>;
+  stepSeconds: Histogram;
+  gradNorm: Gauge<'job'>;
+  weightNorm: Gauge<'job'>;
+  step: Gauge<'job'>;
+  tokens: Counter;
+  jobs: Gauge<'state'>;
+}
+
+const byRegistry = new WeakMap<Registry, TrainingMetrics>();
+
+export function trainingMetrics(registry: Registry): TrainingMetrics {
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const m: TrainingMetrics = {
+    layerLossNats: new Gauge({ name: 'tunedlens_training_layer_loss_nats', help: 'Loss of each translator at the last step (nats/token).', labelNames: ['job', 'layer'], registers }),
+    layerLossBpb: new Gauge({ name: 'tunedlens_training_layer_loss_bits_per_byte', help: 'Loss of each translator at the last step (bits/byte).', labelNames: ['job', 'layer'], registers }),
+    tokensPerSecond: new Gauge({ name: 'tunedlens_training_tokens_per_second', help: 'Training throughput over the last step.', labelNames: ['job'], registers }),
+    stepSeconds: new Histogram({ name: 'tunedlens_training_step_seconds', help: 'Wall time of one optimiser step (all its micro-batches).', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers }),
+    gradNorm: new Gauge({ name: 'tunedlens_training_grad_norm', help: 'Global gradient norm before clipping, last step.', labelNames: ['job'], registers }),
+    weightNorm: new Gauge({ name: 'tunedlens_training_weight_norm', help: 'Norm of all translator weights, last step.', labelNames: ['job'], registers }),
+    step: new Gauge({ name: 'tunedlens_training_step', help: 'Optimiser steps completed.', labelNames: ['job'], registers }),
+    tokens: new Counter({ name: 'tunedlens_training_tokens_total', help: 'Tokens trained on.', registers }),
+    jobs: new Gauge({ name: 'tunedlens_training_jobs', help: 'Jobs by state.', labelNames: ['state'], registers }),
+  };
+  byRegistry.set(registry, m);
+  return m;
+}

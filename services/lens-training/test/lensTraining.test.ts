@@ -1,0 +1,150 @@
+// Integration tests: training jobs over real gRPC on loopback, fed by a real tokenizer
+// service and two real activation services (tiny GPT-2 fixture, so it stays fast).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, copyFileSync, mkdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tinyModelsDir, valCorpus } from '@tuned-lens/fixtures';
+import { createClient, createLogger, status, unary } from '@tuned-lens/grpc-kit';
+import { Registry } from '@tuned-lens/metrics';
+import { trainingV1 } from '@tuned-lens/proto';
+import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens } from '@tuned-lens/lens';
+import { ActivationClient } from '@tuned-lens/clients';
+import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
+import { startActivationServer } from '@tuned-lens/activation-service';
+import { startLensTrainingServer, type LensTrainingServer } from '../src/index';
+
+const quiet = createLogger('test', { level: 'error', write: () => {} });
+const model = join(tinyModelsDir, 'tiny-gpt2');
+const work = mkdtempSync(join(tmpdir(), 'lens-train-'));
+mkdirSync(join(work, 'data'));
+copyFileSync(valCorpus, join(work, 'data', 'val.jsonl'));
+// A short corpus for the data-runs-out case (its first 60 documents).
+writeFileSync(join(work, 'data', 'short.jsonl'), readFileSync(valCorpus, 'utf8').split('\n').slice(0, 60).join('\n') + '\n');
+const stops: Array<() => Promise<void>> = [];
+after(async () => { for (const s of stops.reverse()) await s(); });
+
+const tokenizer = await startTokenizerServer({ tokenizerDir: model, dataRoots: [join(work, 'data')], logger: quiet, registry: new Registry() });
+await tokenizer.ready;
+stops.push(() => tokenizer.shutdown(500));
+const activations = await Promise.all([0, 1].map(async () => {
+  const s = await startActivationServer({ modelDir: model, engine: 'onnx', logger: quiet, registry: new Registry() });
+  await s.ready;
+  stops.push(() => s.shutdown(500));
+  return s;
+}));
+
+async function trainingServer(): Promise<LensTrainingServer> {
+  const s = await startLensTrainingServer({ roots: [work], engine: 'onnx', logger: quiet, registry: new Registry(), metricsPort: 0 });
+  stops.push(() => s.shutdown(500));
+  return s;
+}
+
+const baseConfig = (output: string, extra: Partial<trainingV1.TrainConfig> = {}) => trainingV1.TrainConfig.fromPartial({
+  activationEndpoints: activations.map((a) => a.address),
+  tokenizerEndpoint: tokenizer.address,
+  dataPath: 'val.jsonl',
+  outputPath: join(work, output),
+  numSteps: 6, tokensPerStep: 1024, maxSeqLen: 128, perGpuBatchSize: 4, ...extra,
+});
+
+async function runJob(server: LensTrainingServer, config: trainingV1.TrainConfig, onStatus?: (s: trainingV1.JobStatus) => void | Promise<void>) {
+  const client = createClient(trainingV1.LensTrainingServiceClient, server.address);
+  const { jobId } = await unary(client, client.startJob, { config, resumeJobId: '' });
+  let last: trainingV1.JobStatus | undefined;
+  for await (const res of client.watchJob({ jobId }) as AsyncIterable<trainingV1.WatchJobResponse>) {
+    last = res.status!;
+    await onStatus?.(last);
+  }
+  client.close();
+  return last!;
+}
+
+test('a job trains, lowers the loss, writes a lens folder and exposes training metrics', async () => {
+  const server = await trainingServer();
+  const steps: trainingV1.JobStatus[] = [];
+  const final = await runJob(server, baseConfig('lens-a'), (s) => { if (s.step > 0) steps.push(s); });
+  assert.equal(final.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, final.message);
+  assert.equal(final.step, 6);
+  assert.equal(final.tokensSeen, 6 * 1024);
+  const first = steps[0].layerLosses, last = final.layerLosses;
+  assert.equal(last.length, 3);
+  assert.ok(last[0].nats < first[0].nats, `layer 0 loss fell: ${first[0].nats} -> ${last[0].nats}`);
+  assert.ok(last.every((l) => l.bitsPerByte > 0));
+  const lens = readLensFolder(join(work, 'lens-a'));
+  assert.equal(lens.translators.length, 3);
+  assert.equal(lens.config.dModel, 64);
+  const activation = new ActivationClient(activations[0].address);
+  assert.equal(lens.config.unembedSha256, (await activation.info()).unembedHash);
+  activation.close();
+  const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+  for (const name of ['tunedlens_training_layer_loss_nats', 'tunedlens_training_layer_loss_bits_per_byte', 'tunedlens_training_tokens_per_second', 'tunedlens_training_step_seconds', 'tunedlens_training_grad_norm', 'tunedlens_training_weight_norm', 'tunedlens_training_tokens_total', 'tunedlens_training_jobs']) {
+    assert.match(metrics, new RegExp(`^${name}`, 'm'), name);
+  }
+  assert.match(metrics, /^tunedlens_training_step\{job="[0-9a-f]+"\} 6$/m);
+});
+
+test('killing a trainer mid-job and resuming from its checkpoint gives the same lens', async () => {
+  const reference = await runJob(await trainingServer(), baseConfig('lens-ref'));
+  assert.equal(reference.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, reference.message);
+
+  const first = await trainingServer();
+  const cfg = baseConfig('lens-resumed', { checkpointFreq: 2 });
+  let killed = false;
+  const interrupted = await runJob(first, cfg, async (s) => {
+    if (!killed && s.checkpointStep >= 2) { killed = true; await first.shutdown(2000); }
+  }).catch((err) => ({ state: -1, message: String(err) }) as unknown as trainingV1.JobStatus);
+  assert.ok(killed, 'the trainer was stopped after a checkpoint');
+  assert.notEqual(interrupted.state, trainingV1.JobState.JOB_STATE_SUCCEEDED);
+  assert.ok(existsSync(join(work, 'lens-resumed', 'checkpoints')));
+  assert.ok(!existsSync(join(work, 'lens-resumed', 'params.pt')), 'no lens before the job ends');
+
+  const resumed = await runJob(await trainingServer(), cfg);
+  assert.equal(resumed.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, resumed.message);
+  const a = readLensFolder(join(work, 'lens-ref')), b = readLensFolder(join(work, 'lens-resumed'));
+  let maxDiff = 0;
+  a.translators.forEach((t, l) => {
+    t.weight.forEach((x, i) => { maxDiff = Math.max(maxDiff, Math.abs(x - b.translators[l].weight[i])); });
+    t.bias!.forEach((x, i) => { maxDiff = Math.max(maxDiff, Math.abs(x - b.translators[l].bias![i])); });
+  });
+  // Same data order, same arithmetic: expected bitwise; allow float reassociation noise.
+  assert.ok(maxDiff <= 1e-6, `resumed lens differs from the uninterrupted one by ${maxDiff}`);
+  console.log(`# resumed vs uninterrupted lens: max abs difference ${maxDiff}`);
+});
+
+test('losing one of two activation services mid-job: the job still finishes', async () => {
+  const spare = await startActivationServer({ modelDir: model, engine: 'onnx', logger: quiet, registry: new Registry() });
+  await spare.ready;
+  let stopped = false;
+  const cfg = baseConfig('lens-failover', { activationEndpoints: [spare.address, activations[0].address] });
+  const final = await runJob(await trainingServer(), cfg, async (s) => {
+    if (!stopped && s.step >= 2) { stopped = true; await spare.shutdown(0); }
+  });
+  assert.ok(stopped);
+  assert.equal(final.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, final.message);
+  assert.equal(final.step, 6);
+});
+
+test('bad jobs fail with messages a person can act on', async () => {
+  const server = await trainingServer();
+  const client = createClient(trainingV1.LensTrainingServiceClient, server.address);
+  const start = (config: trainingV1.TrainConfig) => unary(client, client.startJob, { config, resumeJobId: '' });
+  await assert.rejects(start(baseConfig('x', { activationEndpoints: [] })), (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /activation_endpoints/.test(e.details));
+  await assert.rejects(start(baseConfig('../../escape')), (e: { code: number }) => e.code === status.PERMISSION_DENIED);
+  await assert.rejects(unary(client, client.getJob, { jobId: 'nope' }), (e: { code: number }) => e.code === status.NOT_FOUND);
+  // data too small for the requested steps: says how many tokens are needed
+  const tooMuch = await runJob(server, baseConfig('lens-too-much', { dataPath: 'short.jsonl', numSteps: 100, tokensPerStep: 1024 }));
+  assert.equal(tooMuch.state, trainingV1.JobState.JOB_STATE_FAILED);
+  assert.match(tooMuch.message, /data ran out after \d+ chunks .* need 800 chunks \(102400 tokens\)/);
+  // missing corpus
+  const missing = await runJob(server, baseConfig('lens-missing', { dataPath: 'nope.jsonl' }));
+  assert.equal(missing.state, trainingV1.JobState.JOB_STATE_FAILED);
+  assert.match(missing.message, /nope\.jsonl/);
+  // warm start from a lens for another model (width 32, not 64)
+  writeLensFolder(join(work, 'foreign-lens'), { config: makeLensConfig({ baseModelNameOrPath: 'other', dModel: 32, numHiddenLayers: 3 }), translators: zeroTunedLens(3, 32).translators });
+  const other = await runJob(server, baseConfig('lens-other', { lensInitPath: join(work, 'foreign-lens') }));
+  assert.equal(other.state, trainingV1.JobState.JOB_STATE_FAILED);
+  assert.match(other.message, /3 layers of width 32, but .* has 3 of width 64: it is a lens for another model/);
+  client.close();
+});
