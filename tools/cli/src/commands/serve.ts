@@ -3,12 +3,13 @@ import { resolve } from 'node:path';
 import { createLogger, serverTlsFromEnv, shutdownOnSignals, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
 import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
 import { startActivationServer } from '@tuned-lens/activation-service';
+import { startLensTrainingServer } from '@tuned-lens/lens-training-service';
 import { smallLmDir } from '@tuned-lens/fixtures';
 import { parse, portOption, UsageError } from '../args';
 import { defaults, engineOption } from '../embedded';
 
-/** Services this build can start; later issues add training, evaluation. */
-export const SERVICES = ['tokenizer', 'activation'] as const;
+/** Services this build can start; a later issue adds evaluation. */
+export const SERVICES = ['tokenizer', 'activation', 'lens-training'] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 const help = `usage: tuned-lens serve [--service NAME|all] [options]
@@ -27,8 +28,10 @@ then serves until SIGTERM or Ctrl-C (drains running calls for --grace-ms, then s
                       default: the bundled fixtures)
   --model DIR         activation: Hugging Face checkpoint folder (default: the bundled
                       small-lm)
-  --engine NAME       activation: onnx, tfjs or auto (default auto: tfjs when
-                      @tensorflow/tfjs-node-gpu is installed, else onnx)
+  --engine NAME       activation, lens-training: onnx, tfjs or auto (default auto:
+                      tfjs when @tensorflow/tfjs-node-gpu is installed, else onnx)
+  --lens-root DIR     lens-training: folder job outputs and warm-start lenses must
+                      resolve into (repeatable; default: the current folder)
   --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]
                       serve TLS (mutual TLS with a client CA); also from
                       TUNED_LENS_TLS_CERT / _KEY / _CLIENT_CA
@@ -50,6 +53,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'data-root': { type: 'string', multiple: true },
     model: { type: 'string' },
     engine: { type: 'string', default: 'auto' },
+    'lens-root': { type: 'string', multiple: true },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'tls-client-ca': { type: 'string' },
@@ -100,6 +104,14 @@ export async function serveCommand(argv: string[]): Promise<number> {
         logger: createLogger('activation'),
       });
       server.ready.catch(() => {});
+      started.push({ name, server });
+    } else if (name === 'lens-training') {
+      const server = await startLensTrainingServer({
+        ...common,
+        roots: (values['lens-root'] ?? ['.']).map((d) => resolve(d)),
+        engine,
+        logger: createLogger('lens-training'),
+      });
       started.push({ name, server });
     }
   }
