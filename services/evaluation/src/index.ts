@@ -1,0 +1,4 @@
+export { startEvaluationServer, type EvaluationServerOptions, type EvaluationServer } from './server';
+export { defaultEvaluationLimits, type EvaluationLimits } from './limits';
+export { checkLensCompatibility, type Compatibility, type ModelIdentity } from './lensStore';
+export { lensUnembedding } from './upstream';
