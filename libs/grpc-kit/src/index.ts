@@ -19,4 +19,4 @@ export { unaryHandler, serverStreamHandler, bidiStreamHandler, failStream } from
 export { status, Metadata } from '@grpc/grpc-js';
 export { checkHealth, listServices } from './probes';
 export { resolveFileInRoots, resolveDirInRoots, resolveOutputInRoots, type RootsConfig } from './confinement';
-export { LoadingResource } from './loadingResource';
+export { LoadingResource, serveWhenReady } from './loadingResource';

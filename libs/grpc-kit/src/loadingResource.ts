@@ -27,3 +27,19 @@ export class LoadingResource<T> {
     throw unavailable(`${this.what} is still loading; retry shortly`);
   }
 }
+
+/**
+ * Turns the server's health SERVING once `resource` has loaded, or logs why it never
+ * will. The returned promise settles like `resource.ready` and never goes unhandled.
+ */
+export function serveWhenReady<T>(resource: LoadingResource<T>, server: { setServing(serving: boolean): void }, log: { error(msg: string, f?: Record<string, unknown>): void }, what: string): Promise<T> {
+  const ready = resource.ready.then(
+    (value) => { server.setServing(true); return value; },
+    (err: Error) => {
+      log.error(`${what} could not be loaded; answering FAILED_PRECONDITION until restarted`, { error: err.message });
+      throw err;
+    },
+  );
+  ready.catch(() => {});
+  return ready;
+}

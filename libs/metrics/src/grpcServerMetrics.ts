@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { perRegistry } from './perRegistry';
 
 /** go-grpc-prometheus's `grpc_type` values, so existing dashboards and alerts apply. */
 export type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
@@ -17,13 +18,10 @@ export interface GrpcServerMetrics {
   inFlight: Gauge<'grpc_service' | 'grpc_method'>;
 }
 
-const byRegistry = new WeakMap<Registry, GrpcServerMetrics>();
 const baseLabels = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
 
 /** The gRPC server metrics registered in `registry` (created once per registry). */
-export function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const grpcServerMetrics = perRegistry((registry: Registry): GrpcServerMetrics => {
   const registers = [registry];
   const metrics: GrpcServerMetrics = {
     started: new Counter({
@@ -60,9 +58,8 @@ export function grpcServerMetrics(registry: Registry): GrpcServerMetrics {
       labelNames: ['grpc_service', 'grpc_method'], registers,
     }),
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});
 
 /** Go's `codes.Code.String()` spelling, which go-grpc-prometheus puts in `grpc_code`. */
 export const grpcCodeNames = [

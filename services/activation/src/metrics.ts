@@ -1,5 +1,5 @@
 /** Activation-specific Prometheus metrics (the grpc_server_* ones come from grpc-kit). */
-import { Counter, Gauge, Histogram, type Registry } from '@tuned-lens/metrics';
+import { Counter, Gauge, Histogram, perRegistry, type Registry } from '@tuned-lens/metrics';
 
 export interface ActivationMetrics {
   forwardSeconds: Histogram;
@@ -9,11 +9,7 @@ export interface ActivationMetrics {
   modelInfo: Gauge<'model' | 'architecture' | 'engine'>;
 }
 
-const byRegistry = new WeakMap<Registry, ActivationMetrics>();
-
-export function activationMetrics(registry: Registry): ActivationMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const activationMetrics = perRegistry((registry: Registry): ActivationMetrics => {
   const registers = [registry];
   const m: ActivationMetrics = {
     forwardSeconds: new Histogram({
@@ -26,6 +22,5 @@ export function activationMetrics(registry: Registry): ActivationMetrics {
     queueDepth: new Gauge({ name: 'tunedlens_activation_queue_depth', help: 'Forward passes running or waiting.', registers }),
     modelInfo: new Gauge({ name: 'tunedlens_activation_model_info', help: 'The loaded model and compute engine (value 1).', labelNames: ['model', 'architecture', 'engine'], registers }),
   };
-  byRegistry.set(registry, m);
   return m;
-}
+});

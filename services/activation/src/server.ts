@@ -1,7 +1,7 @@
 /** Starts the activation service: one checkpoint folder, loaded once, served over gRPC. */
 import { protoFiles, serviceNames } from '@tuned-lens/proto';
 import {
-  bidiStreamHandler, createLogger, LoadingResource, resourceExhausted, serverStreamHandler, startServer, unaryHandler,
+  bidiStreamHandler, createLogger, LoadingResource, resourceExhausted, serveWhenReady, serverStreamHandler, startServer, unaryHandler,
   type Logger, type RunningServer, type ServerTlsConfig,
 } from '@tuned-lens/grpc-kit';
 import { getProcessRegistry, type Registry } from '@tuned-lens/metrics';
@@ -87,14 +87,7 @@ export async function startActivationServer(opts: ActivationServerOptions): Prom
     }],
     protoFiles: [protoFiles.tensor, protoFiles.activation],
   });
-  const ready = model.ready.then(
-    (backend) => { running.setServing(true); return backend; },
-    (err: Error) => {
-      log.error('model could not be loaded; answering FAILED_PRECONDITION until restarted', { error: err.message });
-      throw err;
-    },
-  );
-  ready.catch(() => {});
+  const ready = serveWhenReady(model, running, log, 'model');
   const shutdown = running.shutdown;
   return {
     ...running,

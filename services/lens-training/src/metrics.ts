@@ -1,5 +1,5 @@
 /** Training metrics (Prometheus), labelled by job id (and layer for losses). */
-import { Counter, Gauge, Histogram, type Registry } from '@tuned-lens/metrics';
+import { Counter, Gauge, Histogram, perRegistry, type Registry } from '@tuned-lens/metrics';
 
 export interface TrainingMetrics {
   layerLossNats: Gauge<'job' | 'layer'>;
@@ -13,11 +13,7 @@ export interface TrainingMetrics {
   jobs: Gauge<'state'>;
 }
 
-const byRegistry = new WeakMap<Registry, TrainingMetrics>();
-
-export function trainingMetrics(registry: Registry): TrainingMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const trainingMetrics = perRegistry((registry: Registry): TrainingMetrics => {
   const registers = [registry];
   const m: TrainingMetrics = {
     layerLossNats: new Gauge({ name: 'tunedlens_training_layer_loss_nats', help: 'Loss of each translator at the last step (nats/token).', labelNames: ['job', 'layer'], registers }),
@@ -30,6 +26,5 @@ export function trainingMetrics(registry: Registry): TrainingMetrics {
     tokens: new Counter({ name: 'tunedlens_training_tokens_total', help: 'Tokens trained on.', registers }),
     jobs: new Gauge({ name: 'tunedlens_training_jobs', help: 'Jobs by state.', labelNames: ['state'], registers }),
   };
-  byRegistry.set(registry, m);
   return m;
-}
+});

@@ -1,7 +1,7 @@
 /** Starts the tokenizer service: one tokenizer folder, loaded once, served over gRPC. */
 import { protoFiles, serviceNames, tokenizerV1 } from '@tuned-lens/proto';
 import {
-  createLogger, startServer, unaryHandler, bidiStreamHandler,
+  createLogger, serveWhenReady, startServer, unaryHandler, bidiStreamHandler,
   type Logger, type RunningServer, type ServerTlsConfig,
 } from '@tuned-lens/grpc-kit';
 import type { Registry } from '@tuned-lens/metrics';
@@ -62,16 +62,9 @@ export async function startTokenizerServer(opts: TokenizerServerOptions): Promis
     }],
     protoFiles: [protoFiles.tensor, protoFiles.tokenizer],
   });
-  const ready = holder.ready.then(
-    (t) => {
-      running.setServing(true);
-      log.info('tokenizer loaded', { name: t.name, vocab: t.vocabSize, eos: t.eosToken, modelMaxLength: t.modelMaxLength });
-    },
-    (err: Error) => {
-      log.error('tokenizer could not be loaded; answering FAILED_PRECONDITION until restarted', { error: err.message });
-      throw err;
-    },
-  );
+  const ready = serveWhenReady(holder, running, log, 'tokenizer').then((t) => {
+    log.info('tokenizer loaded', { name: t.name, vocab: t.vocabSize, eos: t.eosToken, modelMaxLength: t.modelMaxLength });
+  });
   ready.catch(() => {});
   return { ...running, ready };
 }

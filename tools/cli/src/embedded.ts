@@ -21,8 +21,8 @@ export const defaults = {
   dataRoot: fixturesRoot,
 };
 
-export async function startEmbeddedTokenizer(tokenizerDir: string, dataRoots: string[]): Promise<TokenizerServer> {
-  const server = await startTokenizerServer({ tokenizerDir, dataRoots, logger: embeddedLogger('tokenizer') });
+/** Resolves with the server once it is ready; shuts it down and rethrows if it cannot be. */
+async function whenReady<S extends { ready: Promise<unknown>; shutdown(graceMs?: number): Promise<void> }>(server: S): Promise<S> {
   try {
     await server.ready;
   } catch (err) {
@@ -30,6 +30,10 @@ export async function startEmbeddedTokenizer(tokenizerDir: string, dataRoots: st
     throw err;
   }
   return server;
+}
+
+export async function startEmbeddedTokenizer(tokenizerDir: string, dataRoots: string[]): Promise<TokenizerServer> {
+  return whenReady(await startTokenizerServer({ tokenizerDir, dataRoots, logger: embeddedLogger('tokenizer') }));
 }
 
 export const ENGINES = ['auto', 'onnx', 'tfjs'] as const;
@@ -42,12 +46,5 @@ export function engineOption(value: string | undefined): EngineChoice {
 
 /** An activation service for `modelDir` on a loopback port, ready (model loaded) or failed. */
 export async function startEmbeddedActivation(modelDir: string, engine: EngineChoice): Promise<ActivationServer> {
-  const server = await startActivationServer({ modelDir, engine, logger: embeddedLogger('activation') });
-  try {
-    await server.ready;
-  } catch (err) {
-    await server.shutdown(100);
-    throw err;
-  }
-  return server;
+  return whenReady(await startActivationServer({ modelDir, engine, logger: embeddedLogger('activation') }));
 }
