@@ -7,6 +7,8 @@
 //   type:service -> type:lib, type:proto          (never another service)
 //   type:tool    -> anything but type:tool         (the CLI composes services)
 //   scope:X      -> scope:X or scope:shared        (tools may reach every scope)
+// Test files (under a project's test/ folder) may also start other services: an
+// integration test runs the real peers on loopback. They must be devDependencies.
 // Every `@tuned-lens/<name>` import in a project's sources must also be declared in its
 // package.json dependencies, so the npm/nx graph and the code agree.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
@@ -62,8 +64,10 @@ for (const [name, p] of projects) {
       if (!(dep in declared)) problems.push(`${where}: imports ${dep} but ${name}/package.json does not list it`);
       const tType = tagOf(target.tags, 'type:');
       const tScope = tagOf(target.tags, 'scope:');
-      if (type && !allowedTypes[type]?.includes(tType)) problems.push(`${where}: a ${type} project may not import ${dep} (${tType})`);
-      if (type !== 'type:tool' && scope && tScope !== 'scope:shared' && tScope !== scope) {
+      const isTest = relative(p.dir, file).split('/')[0] === 'test';
+      const testHarness = isTest && tType === 'type:service' && dep in (p.pkg.devDependencies ?? {});
+      if (type && !allowedTypes[type]?.includes(tType) && !testHarness) problems.push(`${where}: a ${type} project may not import ${dep} (${tType})`);
+      if (type !== 'type:tool' && !testHarness && scope && tScope !== 'scope:shared' && tScope !== scope) {
         problems.push(`${where}: ${scope} may not import ${dep} (${tScope})`);
       }
     }

@@ -53,6 +53,9 @@ export function clientChannelOptions(maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES
     // every method; streams are retried only until their first response arrives, which
     // is what grpc's retry design allows.
     'grpc.service_config': JSON.stringify({
+      // With a DNS name that resolves to several pods (a headless Service), spread
+      // calls over all of them; grpc-js would otherwise pick the first and stay there.
+      loadBalancingConfig: [{ round_robin: {} }],
       methodConfig: [{
         name: [{}],
         retryPolicy: {
