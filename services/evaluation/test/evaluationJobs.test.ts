@@ -168,7 +168,7 @@ test('logit lens only over a whole (tiny) corpus: no tuned entry, a last partial
 });
 
 test('bad configs are refused by StartEvaluation with clear errors', async () => {
-  await assert.rejects(unary(client, client.startEvaluation, {}), grpcError(status.INVALID_ARGUMENT, /config is required/));
+  await assert.rejects(unary(client, client.startEvaluation, { config: undefined }), grpcError(status.INVALID_ARGUMENT, /config is required/));
   await assert.rejects(start({ outputPath: 'x' }), grpcError(status.INVALID_ARGUMENT, /data_path is required/));
   await assert.rejects(start({ dataPath: 'small.jsonl' }), grpcError(status.INVALID_ARGUMENT, /output_path is required/));
   await assert.rejects(start({ dataPath: 'small.jsonl', outputPath: '../escape' }), grpcError(status.PERMISSION_DENIED, /outside the allowed roots/));
