@@ -126,18 +126,25 @@ export class CancelledError extends Error {
   }
 }
 
-/** Items of several async iterables as they come (errors surface at once). */
+/**
+ * Items of several async iterables as they come (errors surface at once). Leaving early
+ * asks every source to return (a source busy in a next() does so once that settles).
+ */
 async function* merge<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
   const its = sources.map((s) => s[Symbol.asyncIterator]());
   type Step = { i: number; r?: IteratorResult<T>; e?: unknown };
   const pull = (i: number): Promise<Step> => its[i].next().then((r) => ({ i, r }), (e: unknown) => ({ i, e }));
   const pending = new Map<number, Promise<Step>>(its.map((_, i) => [i, pull(i)]));
-  while (pending.size) {
-    const step = await Promise.race(pending.values());
-    if (step.e !== undefined) throw step.e;
-    if (step.r!.done) { pending.delete(step.i); continue; }
-    pending.set(step.i, pull(step.i));
-    yield step.r!.value;
+  try {
+    while (pending.size) {
+      const step = await Promise.race(pending.values());
+      if (step.e !== undefined) throw step.e;
+      if (step.r!.done) { pending.delete(step.i); continue; }
+      pending.set(step.i, pull(step.i));
+      yield step.r!.value;
+    }
+  } finally {
+    for (const i of pending.keys()) its[i].return?.().catch(() => undefined);
   }
 }
 
@@ -150,10 +157,9 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
   const tok = new TokenizerClient(cfg.tokenizerEndpoint, deps.clientOptions);
   const acts = cfg.activationEndpoints.map((e) => new ActivationClient(e, deps.clientOptions));
   const closeAll = () => { tok.close(); acts.forEach((a) => a.close()); };
-  // Cancelling closes the channels: every pending call fails at once and the loops end.
-  const onAbort = () => closeAll();
-  signal.addEventListener('abort', onAbort, { once: true });
+  const checkCancelled = () => { if (signal.aborted) throw new CancelledError(); };
   let evaluator: LensEvaluator | undefined;
+  let sourceIt: AsyncGenerator<TokenBatchInput> | undefined;
   let extras: ExtraMetrics | undefined;
   try {
     const [infos, tinfo] = await Promise.all([Promise.all(acts.map((a) => a.info())), tok.info()]);
@@ -165,6 +171,7 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
     });
     const L = info.numLayers;
     const u = lensUnembedding(await acts[0].unembedding());
+    checkCancelled();
     const tuned = cfg.lensPath
       ? deps.lenses.load(cfg.lensPath, { modelName: info.modelName, numLayers: L, dModel: info.dModel, unembedHash: info.unembedHash })
       : undefined;
@@ -175,6 +182,7 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
     if (cfg.tokens > 0 && batchLimit < 1) throw invalidArgument(`tokens ${cfg.tokens} is less than one batch of ${B} x ${seq} tokens`);
     evaluator = await LensEvaluator.create(deps.engine, u, L, tuned?.weights);
     extras = await ExtraMetrics.create(deps.engine, u, L, { layerTransfer: cfg.layerTransfer, logitStats: cfg.logitStats }, tuned?.weights);
+    checkCancelled();
 
     const progress: EvalProgress = {
       modelName: info.modelName, tokensDone: 0, tokensTotal: batchLimit * B * seq, batchesDone: 0, batchesTotal: batchLimit, natsToBpb: 0,
@@ -182,6 +190,9 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
     onProgress(progress);
     const pending = new Map<number, TokenBatchInput>();
     let natsToBpb = 0;
+    let sourceError: unknown;
+    // The batches Extract sends. It ends (rather than throws) on a tokenizer error or a
+    // cancel, so the Extract streams end too; the error is raised after the loop.
     async function* batches(): AsyncGenerator<TokenBatchInput> {
       let rows: Int32Array[] = [];
       let id = 0, size = seq;
@@ -193,22 +204,30 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
         rows = [];
         return b;
       };
-      for await (const ev of tok.chunkAndTokenize({ corpusPath: cfg.dataPath, maxSeqLen: seq, maxChunks: batchLimit * B })) {
-        if (ev.kind === 'start') size = ev.start.chunkSize;
-        else if (ev.kind === 'summary') natsToBpb = ev.summary.natsToBpb;
-        else {
-          for (let r = 0; r < ev.batch.nChunks; r++) {
-            rows.push(ev.batch.inputIds.slice(r * size, (r + 1) * size));
-            if (rows.length === B) yield pack();
+      try {
+        for await (const ev of tok.chunkAndTokenize({ corpusPath: cfg.dataPath, maxSeqLen: seq, maxChunks: batchLimit * B })) {
+          if (signal.aborted) return;
+          if (ev.kind === 'start') size = ev.start.chunkSize;
+          else if (ev.kind === 'summary') natsToBpb = ev.summary.natsToBpb;
+          else {
+            for (let r = 0; r < ev.batch.nChunks; r++) {
+              rows.push(ev.batch.inputIds.slice(r * size, (r + 1) * size));
+              if (rows.length === B) yield pack();
+              if (signal.aborted) return;
+            }
           }
         }
+      } catch (err) {
+        sourceError = err;
+        return;
       }
       if (rows.length) yield pack();
     }
-    const source = share(batches()[Symbol.asyncIterator]());
+    sourceIt = batches();
+    const source = share(sourceIt);
     const streams = acts.map((a) => a.extract(source, { timeoutMs: 7 * 24 * 3600 * 1000 }));
     for await (const out of merge<ExtractedBatch>(streams)) {
-      if (signal.aborted) throw new CancelledError();
+      checkCancelled();
       const b = pending.get(out.batchId)!;
       pending.delete(out.batchId);
       const t0 = performance.now();
@@ -222,7 +241,8 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
       progress.result = evaluator.result();
       onProgress(progress);
     }
-    if (signal.aborted) throw new CancelledError();
+    checkCancelled();
+    if (sourceError !== undefined) throw sourceError;
     if (progress.batchesDone === 0) throw failedPrecondition(`the corpus ${cfg.dataPath} gave no ${seq}-token chunk to evaluate`);
     progress.natsToBpb = natsToBpb;
     const result = evaluator.result();
@@ -246,7 +266,8 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
     if (signal.aborted) throw new CancelledError();
     throw err;
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    // Stops the tokenizer stream if something else ended the run (it cancels its call).
+    sourceIt?.return(undefined).catch(() => undefined);
     closeAll();
     await evaluator?.dispose();
     await extras?.dispose();

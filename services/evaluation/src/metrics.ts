@@ -1,5 +1,5 @@
 /** Evaluation-service Prometheus metrics (the grpc_server_* ones come from grpc-kit). */
-import { Counter, Gauge, Histogram, type Registry } from '@tuned-lens/metrics';
+import { Counter, Gauge, Histogram, perRegistry } from '@tuned-lens/metrics';
 
 export interface EvaluationMetrics {
   predictions: Counter<'rpc' | 'outcome'>;
@@ -12,13 +12,9 @@ export interface EvaluationMetrics {
   evalBatchSeconds: Histogram;
 }
 
-const byRegistry = new WeakMap<Registry, EvaluationMetrics>();
-
-export function evaluationMetrics(registry: Registry): EvaluationMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const evaluationMetrics = perRegistry((registry): EvaluationMetrics => {
   const registers = [registry];
-  const m: EvaluationMetrics = {
+  return {
     predictions: new Counter({
       name: 'tunedlens_lens_predictions_total',
       help: 'Predict and Compare calls by outcome (the gRPC status name: OK, Canceled, ResourceExhausted for admission refusals, ...).',
@@ -40,6 +36,4 @@ export function evaluationMetrics(registry: Registry): EvaluationMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
     }),
   };
-  byRegistry.set(registry, m);
-  return m;
-}
+});

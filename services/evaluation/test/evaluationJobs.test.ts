@@ -1,4 +1,4 @@
-// Evaluation jobs through gRPC on loopback (stand-in tokenizer and activation servers,
+// Evaluation jobs through gRPC on loopback (the real tokenizer and activation services,
 // see upstreams.ts): the written metrics equal an independent float64 computation
 // from hidden states extracted in-process; watch, cancel, bad configs, lens checks,
 // Prometheus metrics.
@@ -15,7 +15,7 @@ import { chunkAndTokenize, planChunking, readCorpus } from '@tuned-lens/data';
 import { makeLensConfig, writeLensFolder } from '@tuned-lens/lens';
 import { makeRng } from '@tuned-lens/engine';
 import { startEvaluationServer, type EvaluationServer } from '../src/index';
-import { quiet, startStandInActivation, startStandInTokenizer, unembedSha256 } from './upstreams';
+import { quiet, startActivation, startTokenizer, unembedSha256 } from './upstreams';
 import { oracleEval, type OracleTranslator } from './oracle';
 
 const modelDir = join(tinyModelsDir, 'tiny-gpt2');
@@ -23,8 +23,8 @@ const work = mkdtempSync(join(tmpdir(), 'eval-jobs-'));
 const dataRoot = join(work, 'data');
 const lensRoot = join(work, 'lenses');
 const outRoot = join(work, 'out');
-let tok: Awaited<ReturnType<typeof startStandInTokenizer>>;
-let act: Awaited<ReturnType<typeof startStandInActivation>>;
+let tok: Awaited<ReturnType<typeof startTokenizer>>;
+let act: Awaited<ReturnType<typeof startActivation>>;
 let server: EvaluationServer;
 let client: evaluationV1.EvaluationServiceClient;
 const registry = new Registry();
@@ -49,8 +49,8 @@ before(async () => {
   const docs = readFileSync(valCorpus, 'utf8').split('\n').filter(Boolean).slice(0, 60);
   writeFileSync(join(dataRoot, 'small.jsonl'), docs.join('\n') + '\n');
   writeFileSync(join(dataRoot, 'few.jsonl'), docs.slice(0, 2).join('\n') + '\n');
-  tok = await startStandInTokenizer(modelDir, dataRoot);
-  act = await startStandInActivation(modelDir);
+  tok = await startTokenizer(modelDir, dataRoot);
+  act = await startActivation(modelDir);
   const sha = unembedSha256(act.model);
   writeLens('good', { unembedSha256: sha });
   writeLens('original');                                          // no unembed_sha256: the original package's lenses
@@ -195,6 +195,9 @@ test('lenses for another model fail the job with the reason; an original-package
   const tiny = (await watch(await start({ dataPath: 'small.jsonl', outputPath: 'tiny', maxSeqLen: 16, perGpuBatchSize: 2, tokens: 20 }))).at(-1)!;
   assert.equal(tiny.state, evaluationV1.EvalState.EVAL_STATE_FAILED);
   assert.match(tiny.message, /tokens 20 is less than one batch of 2 x 16 tokens/);
+  const missing = (await watch(await start({ dataPath: 'missing.jsonl', outputPath: 'missing', maxSeqLen: 16 }))).at(-1)!;
+  assert.equal(missing.state, evaluationV1.EvalState.EVAL_STATE_FAILED);
+  assert.match(missing.message, /no such file: "missing\.jsonl"/);
 });
 
 test('cancel stops a running job without writing; health and Prometheus metrics', async () => {

@@ -1,4 +1,4 @@
-// LensService through gRPC on loopback (stand-in tokenizer and activation servers, see
+// LensService through gRPC on loopback (the real tokenizer and activation services, see
 // upstreams.ts): predictions equal hidden states extracted in-process with the lens
 // applied offline in float64; compare; every bad input gets a clear status; admission.
 import { test, before, after } from 'node:test';
@@ -14,7 +14,7 @@ import { Registry } from '@tuned-lens/metrics';
 import { makeLensConfig, writeLensFolder } from '@tuned-lens/lens';
 import { makeRng } from '@tuned-lens/engine';
 import { startEvaluationServer, type EvaluationServer } from '../src/index';
-import { quiet, startStandInActivation, startStandInTokenizer, unembedSha256 } from './upstreams';
+import { quiet, startActivation, startTokenizer, unembedSha256 } from './upstreams';
 import { entropyOf, klOf, lensRow, type OracleTranslator } from './oracle';
 
 const { LensKind } = lensV1;
@@ -27,8 +27,8 @@ const translators: OracleTranslator[] = Array.from({ length: L }, () => ({
   weight: Float32Array.from({ length: d * d }, () => rng.normal() * 0.05),
   bias: Float32Array.from({ length: d }, () => rng.normal() * 0.1),
 }));
-let tok: Awaited<ReturnType<typeof startStandInTokenizer>>;
-let act: Awaited<ReturnType<typeof startStandInActivation>>;
+let tok: Awaited<ReturnType<typeof startTokenizer>>;
+let act: Awaited<ReturnType<typeof startActivation>>;
 let server: EvaluationServer;
 let client: lensV1.LensServiceClient;
 const servers: EvaluationServer[] = [];
@@ -42,8 +42,8 @@ function writeLens(name: string, fields: Partial<Parameters<typeof makeLensConfi
 
 before(async () => {
   mkdirSync(lensRoot, { recursive: true });
-  tok = await startStandInTokenizer(modelDir, work);
-  act = await startStandInActivation(modelDir);
+  tok = await startTokenizer(modelDir, work);
+  act = await startActivation(modelDir);
   const sha = unembedSha256(act.model);
   writeLens('good', { unembedSha256: sha });
   writeLens('original');
