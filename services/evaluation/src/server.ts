@@ -79,7 +79,7 @@ export async function startEvaluationServer(opts: EvaluationServerOptions): Prom
       },
     })
     : undefined;
-  if (!link) log.warn('no activation and tokenizer endpoints: LensService answers FAILED_PRECONDITION; evaluation jobs must name their endpoints');
+  if (!link) log.info('no activation and tokenizer endpoints: LensService answers FAILED_PRECONDITION; evaluation jobs must name their endpoints');
   const deps: LensServiceDeps = { link, lenses, admission: new Admission(limits.maxConcurrentPredictions, metrics), limits, metrics, log };
 
   const evaluation: evaluationV1.EvaluationServiceServer = {

@@ -10,6 +10,8 @@ import { healthCommand } from './commands/health';
 import { demoCommand } from './commands/demo';
 import { extractCommand } from './commands/extract';
 import { lossCommand } from './commands/loss';
+import { evalCommand } from './commands/eval';
+import { predictCommand } from './commands/predict';
 import { trainCommand } from './commands/train';
 
 interface Command {
@@ -24,6 +26,8 @@ const commands: Record<string, Command> = {
   extract: { summary: 'write every hidden state and the logits of one sequence to a safetensors file', run: extractCommand },
   train: { summary: 'train a tuned lens (the original recipe) through the services', run: trainCommand },
   loss: { summary: "the model's next-token cross-entropy on a corpus (nats/token, bits/byte)", run: lossCommand },
+  eval: { summary: 'evaluate the logit and tuned lens per layer (KL, CE, entropy) -> aggregate_metrics.json', run: evalCommand },
+  predict: { summary: 'what each layer predicts for a text: per-layer top-1 table, heatmap with --plot', run: predictCommand },
   health: { summary: 'ask a running server for its health and services', run: healthCommand },
 };
 
