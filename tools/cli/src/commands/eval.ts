@@ -76,7 +76,7 @@ export function formatEvalTable(s: evaluationV1.EvalStatus, unit: 'nats' | 'bpb'
     }).join(' | ')}`);
   }
   lines.push(`${'model'.padEnd(6)}${[undefined, s.baselineCeNats * scale, s.baselineEntropyNats * scale].map(num).join(' ')}`);
-  return lines.join('\n');
+  return lines.map((l) => l.trimEnd()).join('\n');
 }
 
 export async function evalCommand(argv: string[]): Promise<number> {
