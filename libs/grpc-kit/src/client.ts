@@ -5,9 +5,12 @@
 import { Metadata, type CallOptions, type Client, type ChannelCredentials, type ServiceError, type ChannelOptions } from '@grpc/grpc-js';
 import { clientChannelOptions } from './channelOptions';
 import { clientCredentials, type ClientTlsConfig } from './credentials';
+import { bearerTokenInterceptor, clientTokenFromEnv } from './auth';
 
 export interface ClientOptions {
   tls?: ClientTlsConfig;
+  /** Bearer token sent on every call (servers with authentication need one). */
+  token?: string;
   credentials?: ChannelCredentials;
   maxMessageBytes?: number;
   channelOptions?: ChannelOptions;
@@ -19,6 +22,10 @@ type ClientCtor<C> = new (address: string, credentials: ChannelCredentials, opti
 export function createClient<C extends Client>(Ctor: ClientCtor<C>, address: string, opts: ClientOptions = {}): C {
   const channelOptions: ChannelOptions = { ...clientChannelOptions(opts.maxMessageBytes), ...opts.channelOptions };
   if (opts.tls?.serverNameOverride) channelOptions['grpc.ssl_target_name_override'] = opts.tls.serverNameOverride;
+  // An interceptor rather than call credentials: grpc-js refuses call credentials on
+  // plaintext channels, and loopback deployments are plaintext.
+  const token = opts.token ?? clientTokenFromEnv();
+  if (token) channelOptions.interceptors = [bearerTokenInterceptor(token)];
   return new Ctor(address, opts.credentials ?? clientCredentials(opts.tls), channelOptions);
 }
 

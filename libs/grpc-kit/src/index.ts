@@ -20,3 +20,4 @@ export { status, Metadata } from '@grpc/grpc-js';
 export { checkHealth, listServices } from './probes';
 export { resolveFileInRoots, resolveDirInRoots, resolveOutputInRoots, type RootsConfig } from './confinement';
 export { LoadingResource, serveWhenReady } from './loadingResource';
+export { authInterceptor, bearerTokenInterceptor, authorize, parseTokenTable, loadTokenTable, clientTokenFromEnv, type TokenEntry } from './auth';

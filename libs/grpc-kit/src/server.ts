@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './logger';
 import { metricsInterceptor } from './metricsInterceptor';
 import { addReflection } from './reflection';
 import { isLoopbackHost } from './address';
+import { authInterceptor, loadTokenTable, type TokenEntry } from './auth';
 
 export interface ServiceRegistration {
   /** Fully qualified name (`tunedlens.tokenizer.v1.TokenizerService`): the health key. */
@@ -37,6 +38,11 @@ export interface StartServerOptions {
   tls?: ServerTlsConfig;
   /** Plaintext on a non-loopback address must be asked for explicitly. */
   allowPlaintext?: boolean;
+  /**
+   * Bearer tokens every call (but health and reflection) must carry; default: the file
+   * named by TUNED_LENS_AUTH_TOKENS_FILE, else no authentication.
+   */
+  authTokens?: TokenEntry[];
   logger?: Logger;
   registry?: Registry;
   /**
@@ -67,7 +73,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     throw new Error(`refusing plaintext gRPC on non-loopback address ${host}: give TLS files (--tls-cert/--tls-key) or allow plaintext explicitly (--insecure)`);
   }
 
-  const server = new Server({ ...serverChannelOptions(opts.maxMessageBytes), interceptors: [metricsInterceptor(registry)] });
+  const authTokens = opts.authTokens ?? (process.env.TUNED_LENS_AUTH_TOKENS_FILE ? loadTokenTable(process.env.TUNED_LENS_AUTH_TOKENS_FILE) : undefined);
+  // Metrics first, so refused calls are counted with their UNAUTHENTICATED code.
+  const interceptors = [metricsInterceptor(registry), ...(authTokens ? [authInterceptor(authTokens)] : [])];
+  const server = new Server({ ...serverChannelOptions(opts.maxMessageBytes), interceptors });
   const initial = opts.servingAtStart ? 'SERVING' : 'NOT_SERVING';
   const health = new HealthImplementation({
     '': initial,
@@ -97,6 +106,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     address,
     services: opts.services.map((s) => s.name).join(','),
     transport: opts.tls ? (opts.tls.clientCaFile ? 'mtls' : 'tls') : 'plaintext',
+    auth: authTokens ? `bearer tokens (${authTokens.length})` : 'none',
     metrics: metrics ? `http://${metrics.host}:${metrics.port}/metrics` : undefined,
   });
   if (!opts.tls) log.info(isLoopbackHost(host) ? 'plaintext on loopback only (no TLS configured)' : 'WARNING: plaintext on a network address (--insecure)');
