@@ -8,8 +8,10 @@
  * includeSelectors: false, includeTemplates), images (newName/newTag/digest), replicas,
  * patches (strategic merge: one object per YAML document, `null` deletes a field,
  * `$patch: delete` drops an object; JSON 6902 with a target), configMapGenerator (files
- * and literals, with disableNameSuffixHash). Any other field is an error, so the
- * subset cannot grow by accident.
+ * and literals, with disableNameSuffixHash), components (`kind: Component`: its resources
+ * are added to, and its patches applied on, the objects of the kustomization that lists it,
+ * after that one's resources and before its own transformers, as kustomize does). Any other
+ * field is an error, so the subset cannot grow by accident.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -18,7 +20,7 @@ import { parseAllDocuments, parse as parseYaml } from 'yaml';
 export type K8sObject = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
 
 const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
-const SUPPORTED = new Set(['apiVersion', 'kind', 'resources', 'namespace', 'labels', 'images', 'replicas', 'patches', 'configMapGenerator']);
+const SUPPORTED = new Set(['apiVersion', 'kind', 'resources', 'namespace', 'labels', 'images', 'replicas', 'patches', 'configMapGenerator', 'components']);
 
 /** Kinds that are not namespaced (the ones a namespace transformer must leave alone). */
 const CLUSTER_SCOPED = new Set([
@@ -34,8 +36,11 @@ export function objectId(o: K8sObject): string {
   return `${o.kind}/${o.metadata.namespace ? o.metadata.namespace + '/' : ''}${o.metadata.name}`;
 }
 
-/** The objects `kustomize build dir` would output (order: resources as listed). */
-export function renderKustomization(dir: string): K8sObject[] {
+/**
+ * The objects `kustomize build dir` would output (order: resources as listed). `inherited`
+ * is for a Component only: the objects of the kustomization that lists it.
+ */
+export function renderKustomization(dir: string, inherited?: K8sObject[]): K8sObject[] {
   const root = resolve(dir);
   const file = KUSTOMIZATION_FILES.map((f) => join(root, f)).find((f) => existsSync(f));
   if (!file) throw new KustomizeError(`${root}: no kustomization.yaml`);
@@ -43,11 +48,21 @@ export function renderKustomization(dir: string): K8sObject[] {
   for (const key of Object.keys(k)) {
     if (!SUPPORTED.has(key)) throw new KustomizeError(`${file}: "${key}" is not supported by tools/deploy's renderer (supported: ${[...SUPPORTED].join(', ')})`);
   }
-  let objects: K8sObject[] = [];
+  const isComponent = k.kind === 'Component';
+  if (isComponent !== (inherited !== undefined)) {
+    throw new KustomizeError(isComponent ? `${file}: a Component is applied through "components:" of a kustomization, not built alone`
+      : `${file}: listed under "components:" but its kind is not Component`);
+  }
+  let objects: K8sObject[] = inherited ?? [];
   for (const entry of (k.resources ?? []) as string[]) {
     const p = join(root, entry);
     if (!existsSync(p)) throw new KustomizeError(`${file}: resource ${entry} does not exist`);
     objects.push(...(statSync(p).isDirectory() ? renderKustomization(p) : loadObjects(p)));
+  }
+  for (const entry of (k.components ?? []) as string[]) {
+    const p = join(root, entry);
+    if (!existsSync(p) || !statSync(p).isDirectory()) throw new KustomizeError(`${file}: component ${entry} is not a directory`);
+    objects = renderKustomization(p, objects);
   }
   for (const g of (k.configMapGenerator ?? []) as any[]) objects.push(generateConfigMap(root, file, g));
   assertUnique(objects, file);

@@ -20,6 +20,10 @@ export const kustomizations = {
   base: join(infraDir, 'k8s', 'base'),
   local: join(infraDir, 'k8s', 'overlays', 'local'),
   gpu: join(infraDir, 'k8s', 'overlays', 'gpu'),
+  /** local + components/tls-auth (mutual TLS, bearer tokens, exec probes). */
+  secure: join(infraDir, 'k8s', 'overlays', 'secure'),
   trainJob: join(infraDir, 'k8s', 'jobs', 'train-lens'),
   monitoring: monitoringDir,
 } as const;
+/** Components, applied through an overlay's `components:` (never built alone). */
+export const tlsAuthComponent = join(infraDir, 'k8s', 'components', 'tls-auth');

@@ -103,3 +103,22 @@ test('unsupported kustomization fields and dangling patches are errors, not sile
   const c = tree({ 'kustomization.yaml': 'configMapGenerator: [{ name: x, literals: [a=b] }]\n' });
   assert.throws(() => renderKustomization(c), /disableNameSuffixHash/);
 });
+
+test('components: a Component adds its resources to, and patches, the objects of the kustomization that lists it', () => {
+  const dir = tree({
+    'base/kustomization.yaml': 'resources: [deployment.yaml]\n',
+    'base/deployment.yaml': deployment,
+    'comp/kustomization.yaml': [
+      'apiVersion: kustomize.config.k8s.io/v1alpha1', 'kind: Component', 'resources: [cm.yaml]',
+      'patches:', '  - target: { kind: Deployment }', '    patch: |-', '      - op: remove', '        path: /spec/template/spec/containers/0/args/1',
+    ].join('\n'),
+    'comp/cm.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra }\ndata: { a: b }\n',
+    'overlay/kustomization.yaml': 'namespace: prod\nresources: [../base]\ncomponents: [../comp]\n',
+    'notcomp/kustomization.yaml': 'resources: [../base]\ncomponents: [../base]\n',
+  });
+  const out = renderKustomization(join(dir, 'overlay'));
+  assert.deepEqual(out.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`), ['Deployment/prod/web', 'ConfigMap/prod/extra']);
+  assert.deepEqual(out[0].spec.template.spec.containers[0].args, ['a']);
+  assert.throws(() => renderKustomization(join(dir, 'comp')), /not built alone/);
+  assert.throws(() => renderKustomization(join(dir, 'notcomp')), /its kind is not Component/);
+});

@@ -1,6 +1,6 @@
 /** `tuned-lens serve`: start services and keep them running until SIGTERM / Ctrl-C. */
 import { resolve } from 'node:path';
-import { createLogger, serverTlsFromEnv, shutdownOnSignals, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
+import { clientTlsFromEnv, createLogger, serverTlsFromEnv, shutdownOnSignals, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
 import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
 import { startActivationServer } from '@tuned-lens/activation-service';
 import { startLensTrainingServer } from '@tuned-lens/lens-training-service';
@@ -110,6 +110,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
         ...common,
         roots: (values['lens-root'] ?? ['.']).map((d) => resolve(d)),
         engine,
+        // its calls to tokenizer and activation: TUNED_LENS_TLS_CA / _CLIENT_CERT / _CLIENT_KEY
+        clientTls: clientTlsFromEnv(),
         logger: createLogger('lens-training'),
       });
       started.push({ name, server });
