@@ -1,0 +1,32 @@
+/** Small pieces shared by the bench's parent process and its measurement children. */
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+export type EngineKind = 'onnx' | 'tfjs';
+export const ENGINES: readonly EngineKind[] = ['onnx', 'tfjs'];
+
+/** tools/bench (the project folder): children run from here so `--import tsx` resolves. */
+export const benchRoot = fileURLToPath(new URL('../', import.meta.url));
+export const torchScript = join(benchRoot, 'python', 'torch_forward.py');
+/** Debian's interpreter: the `python3` on PATH is a pyenv that cannot see python3-torch. */
+export const systemPython = '/usr/bin/python3';
+/** Set for every measured process (see ../../shared toolchain notes, finding B). */
+export const HUGETLB = 'glibc.malloc.hugetlb=1';
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Largest absolute elementwise difference (Infinity on a length mismatch or NaN). */
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+  }
+  return m;
+}
