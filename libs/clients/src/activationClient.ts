@@ -104,7 +104,11 @@ export class ActivationClient {
         await writeMessage(call, { payload: { $case: 'batch', batch: { batchId: b.batchId, inputIds: { dtype: tensorV1.Dtype.DTYPE_I32, shape: [b.batch, b.seq], data } } } });
       }
       call.end();
-    })().catch((err) => { sendError = err; });
+    })().catch((err) => {
+      // A failing batch source must end the call, or the server waits for batches forever.
+      sendError = err;
+      call.cancel();
+    });
 
     let current = new Map<string, F32Assembler>();
     try {
@@ -128,6 +132,8 @@ export class ActivationClient {
       }
       await sending;
       if (sendError) throw sendError;
+    } catch (err) {
+      throw sendError ?? err;
     } finally {
       call.cancel();
     }

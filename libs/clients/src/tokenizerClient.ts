@@ -81,7 +81,11 @@ export class TokenizerClient {
         }
       }
       call.end();
-    })().catch((err) => { sendError = err; });
+    })().catch((err) => {
+      // A failing document source must end the call, or the server waits forever.
+      sendError = err;
+      call.cancel();
+    });
     try {
       for await (const res of call as AsyncIterable<tokenizerV1.ChunkAndTokenizeResponse>) {
         const frame = res.frame;
@@ -95,6 +99,8 @@ export class TokenizerClient {
       }
       await send;
       if (sendError && !(sendError instanceof Error && /stream closed/.test(sendError.message))) throw sendError;
+    } catch (err) {
+      throw sendError && !(sendError instanceof Error && /stream closed/.test(sendError.message)) ? sendError : err;
     } finally {
       call.cancel();
     }
