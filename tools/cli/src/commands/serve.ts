@@ -4,12 +4,13 @@ import { clientTlsFromEnv, createLogger, serverTlsFromEnv, shutdownOnSignals, ty
 import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
 import { startActivationServer } from '@tuned-lens/activation-service';
 import { startLensTrainingServer } from '@tuned-lens/lens-training-service';
+import { startEvaluationServer } from '@tuned-lens/evaluation-service';
 import { smallLmDir } from '@tuned-lens/fixtures';
 import { parse, portOption, UsageError } from '../args';
 import { defaults, engineOption } from '../embedded';
 
 /** Services this build can start; a later issue adds evaluation. */
-export const SERVICES = ['tokenizer', 'activation', 'lens-training'] as const;
+export const SERVICES = ['tokenizer', 'activation', 'lens-training', 'evaluation'] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 const help = `usage: tuned-lens serve [--service NAME|all] [options]
@@ -30,8 +31,11 @@ then serves until SIGTERM or Ctrl-C (drains running calls for --grace-ms, then s
                       small-lm)
   --engine NAME       activation, lens-training: onnx, tfjs or auto (default auto:
                       tfjs when @tensorflow/tfjs-node-gpu is installed, else onnx)
-  --lens-root DIR     lens-training: folder job outputs and warm-start lenses must
+  --lens-root DIR     lens-training, evaluation: folder lenses and outputs must
                       resolve into (repeatable; default: the current folder)
+  --tokenizer-endpoint H:P   evaluation: its tokenizer service (default: the one
+                      started by this command, with --service all)
+  --activation-endpoint H:P  evaluation: its activation service (likewise)
   --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]
                       serve TLS (mutual TLS with a client CA); also from
                       TUNED_LENS_TLS_CERT / _KEY / _CLIENT_CA
@@ -54,6 +58,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     model: { type: 'string' },
     engine: { type: 'string', default: 'auto' },
     'lens-root': { type: 'string', multiple: true },
+    'tokenizer-endpoint': { type: 'string' },
+    'activation-endpoint': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'tls-client-ca': { type: 'string' },
@@ -113,6 +119,20 @@ export async function serveCommand(argv: string[]): Promise<number> {
         // its calls to tokenizer and activation: TUNED_LENS_TLS_CA / _CLIENT_CERT / _CLIENT_KEY
         clientTls: clientTlsFromEnv(),
         logger: createLogger('lens-training'),
+      });
+      started.push({ name, server });
+    } else if (name === 'evaluation') {
+      const peer = (n: ServiceName) => started.find((x) => x.name === n)?.server.address;
+      const roots = (values['lens-root'] ?? ['.']).map((d) => resolve(d));
+      const server = await startEvaluationServer({
+        ...common,
+        tokenizerEndpoint: values['tokenizer-endpoint'] ?? peer('tokenizer'),
+        activationEndpoint: values['activation-endpoint'] ?? peer('activation'),
+        lensRoots: roots,
+        outputRoots: roots,
+        engine,
+        upstream: { tls: clientTlsFromEnv() },
+        logger: createLogger('evaluation'),
       });
       started.push({ name, server });
     }
