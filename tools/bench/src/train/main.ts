@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { smallLmDir } from '@tuned-lens/fixtures';
@@ -94,10 +94,12 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   if (values.render) {
-    const results = JSON.parse(readFileSync(values.render, 'utf8')) as TrainResults;
+    // npm -w runs us in tools/bench; a relative path means the caller's directory (INIT_CWD).
+    const file = resolve(process.env.INIT_CWD ?? process.cwd(), values.render);
+    const results = JSON.parse(readFileSync(file, 'utf8')) as TrainResults;
     const md = join(values['out-dir'] ?? join(benchRoot, 'results'), 'train-latest.md');
     writeFileSync(md, resultsMarkdown(results));
-    console.log(`${relOrAbs(md)} re-rendered from ${values.render}\n\n${targetLine(results.target)}`);
+    console.log(`${relOrAbs(md)} re-rendered from ${relOrAbs(file)}\n\n${targetLine(results.target)}`);
     process.exit(0);
   }
   const int = (name: string, raw: string | undefined, min = 1): number | undefined => {
