@@ -1,11 +1,13 @@
 // The hand-written translator gradients: against central finite differences of the
 // float64 reference engine (exact arithmetic up to ~1e-12, so FD error dominates), and
 // against tfjs autograd of the same loss written with tf ops; for LayerNorm and RMSNorm
-// unembeddings, KL and CE.
+// unembeddings, KL and CE. The KL step's loss is also checked against the textbook
+// sum_v p (log p - log q) of lensMetricsProgram, so the rewritten loss (see lensStep.ts)
+// and, through the finite differences, its gradients are those of the KL divergence.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReferenceEngine, ReferenceProgram, OnnxEngine, TfjsEngine, makeRng, tfjsOps, type Engine } from '@tuned-lens/engine';
-import { lensStepProgram, targetProgram, type Unembedding, type LossKind } from '../src/math/index';
+import { klTargetProgram, lensMetricsProgram, lensStepProgram, targetProgram, type Unembedding, type LossKind } from '../src/math/index';
 
 const d = 6, V = 11, N = 5;
 const rng = makeRng(7);
@@ -32,9 +34,25 @@ async function inputsFor(u: Unembedding, loss: LossKind, w: Float32Array, bias: 
     inv_count: { shape: [1], data: Float32Array.of(1 / N) },
   };
   if (loss === 'ce') return { ...base, labels: { shape: [N], data: labels } };
-  const target = await new ReferenceEngine().compile(targetProgram(u));
+  const target = await new ReferenceEngine().compile(klTargetProgram(u));
   const t = await target.run({ h_final: { shape: [N, d], data: hFinal } });
-  return { ...base, target_logp: { shape: [N, V], data: t.target_logp.data } };
+  return { ...base, p_head: { shape: [N, d], data: t.p_head.data }, p_const: { shape: [N, 1], data: t.p_const.data } };
+}
+
+for (const norm of ['layer_norm', 'rms_norm'] as const) {
+  test(`${norm}: the KL step's loss is the textbook KL(p || q) (float64 reference)`, async () => {
+    const u = unembedding(norm);
+    const ref = new ReferenceEngine();
+    const logp = (await (await ref.compile(targetProgram(u))).run({ h_final: { shape: [N, d], data: hFinal } })).target_logp;
+    const textbook = await (await ref.compile(lensMetricsProgram(u))).run({
+      h: { shape: [N, d], data: h }, weight: { shape: [d, d], data: W }, bias: { shape: [d], data: b },
+      target_logp: logp, labels: { shape: [N], data: labels },
+    });
+    const step = new ReferenceProgram(lensStepProgram(u, 'kl')).runF64(await inputsFor(u, 'kl', W, b), ['loss']);
+    const want = textbook.kl_sum.data[0] / N, got = step[0][1].data[0];
+    assert.ok(want > 0.1, `a KL worth comparing (${want})`);
+    assert.ok(Math.abs(got - want) <= 1e-6 * want, `step loss ${got} vs textbook KL ${want}`);
+  });
 }
 
 for (const norm of ['layer_norm', 'rms_norm'] as const) {
@@ -95,7 +113,9 @@ test('onnx and tfjs give the reference gradients; tfjs autograd agrees with the 
         const params = new Map([...program2.params].map(([k, v]) => [k, tf.tensor(v.data as Float32Array, v.shape)]));
         const inputTensors: Record<string, Tensor> = {
           h: tf.tensor(h, [N, d]), weight: w, bias, inv_count: tf.tensor([1 / N], [1]),
-          ...(loss === 'kl' ? { target_logp: tf.tensor((inputs as { target_logp: { data: Float32Array } }).target_logp.data, [N, V]) } : { labels: tf.tensor(labels, [N], 'int32') }),
+          ...(loss === 'kl'
+            ? Object.fromEntries((['p_head', 'p_const'] as const).map((k) => { const x = (inputs as Record<typeof k, { shape: number[]; data: Float32Array }>)[k]; return [k, tf.tensor(x.data, x.shape)]; }))
+            : { labels: tf.tensor(labels, [N], 'int32') }),
         };
         let out: Tensor | undefined;
         const o = tfjsOps(tf, { param: (n: string) => params.get(n)!, input: (n: string) => inputTensors[n], output: (n: string, x: Tensor) => { if (n === 'loss') out = x; } });

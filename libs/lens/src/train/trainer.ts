@@ -12,7 +12,7 @@
  * intermediates stay bounded (GPT-2: 1024 rows x 50257 x 4 B = 206 MB each).
  */
 import type { CompiledProgram, Engine } from '@tuned-lens/engine';
-import { lensStepProgram, targetProgram, type LossKind, type Unembedding } from '../math/index';
+import { klTargetProgram, lensStepProgram, type LossKind, type Unembedding } from '../math/index';
 import { zeroTunedLens, type TunedLensWeights } from '../lens/tunedLens';
 import { LensOptimizer, baseLearningRate, type OptimizerConfig, type OptimizerState, type Trainable } from './optimizer';
 import { lrMultiplier } from './schedule';
@@ -65,7 +65,7 @@ export class TranslatorTrainer {
   static async create(engine: Engine, u: Unembedding, opts: TrainerOptions, lens?: TunedLensWeights, state?: OptimizerState): Promise<TranslatorTrainer> {
     const t = new TranslatorTrainer(engine, u, opts, lens, state);
     t.stepProgram = await engine.compile(lensStepProgram(u, opts.loss));
-    if (opts.loss === 'kl') t.target = await engine.compile(targetProgram(u));
+    if (opts.loss === 'kl') t.target = await engine.compile(klTargetProgram(u));
     return t;
   }
 
@@ -74,7 +74,8 @@ export class TranslatorTrainer {
    * the step: 1 / gradient-accumulation steps). Returns each layer's mean loss (nats).
    */
   async accumulate(mb: MicroBatch, weight: number): Promise<number[]> {
-    const d = this.u.dModel, L = this.opts.numLayers, V = this.u.vocabSize;
+    const d = this.u.dModel, L = this.opts.numLayers;
+    const chunk = this.opts.maxRowsPerCall;
     const { batch: B, seq: T } = mb;
     const ce = this.opts.loss === 'ce';
     const rowsPerSeq = ce ? T - 1 : T;
@@ -87,14 +88,23 @@ export class TranslatorTrainer {
       for (let b = 0; b < B; b++) out.set(h.subarray(b * T * d, (b * T + T - 1) * d), b * rowsPerSeq * d);
       return out;
     };
-    let labels: Int32Array | undefined, targetLogp: Float32Array | undefined;
+    let labels: Int32Array | undefined;
+    // KL: p W_U [n, d] and sum_v p (log p - b_U) [n] of the model's distribution p, shared by every layer
+    let pHead: Float32Array | undefined, pConst: Float32Array | undefined;
     if (ce) {
       labels = new Int32Array(n);
       for (let b = 0; b < B; b++) labels.set(mb.inputIds.subarray(b * T + 1, b * T + T), b * rowsPerSeq);
     } else {
       const hL = mb.hiddenStates.get(L);
       if (!hL) throw new Error(`the KL loss needs hidden state ${L} (the model's output) in every micro-batch`);
-      targetLogp = (await this.target!.run({ h_final: { shape: [n, d], data: hL } })).target_logp.data;
+      pHead = new Float32Array(n * d);
+      pConst = new Float32Array(n);
+      for (let r0 = 0; r0 < n; r0 += chunk) {
+        const r1 = Math.min(n, r0 + chunk);
+        const out = await this.target!.run({ h_final: { shape: [r1 - r0, d], data: hL.subarray(r0 * d, r1 * d) } });
+        pHead.set(out.p_head.data, r0 * d);
+        pConst.set(out.p_const.data, r0);
+      }
     }
     const invCount = Float32Array.of(weight / n);
     const losses: number[] = [];
@@ -106,8 +116,8 @@ export class TranslatorTrainer {
       const g = this.grads[l];
       const bias = tr.bias ?? new Float32Array(d);
       let lossSum = 0;
-      for (let r0 = 0; r0 < n; r0 += this.opts.maxRowsPerCall) {
-        const r1 = Math.min(n, r0 + this.opts.maxRowsPerCall);
+      for (let r0 = 0; r0 < n; r0 += chunk) {
+        const r1 = Math.min(n, r0 + chunk);
         const rows = r1 - r0;
         const out = await this.stepProgram.run({
           h: { shape: [rows, d], data: h.subarray(r0 * d, r1 * d) },
@@ -116,7 +126,10 @@ export class TranslatorTrainer {
           inv_count: { shape: [1], data: invCount },
           ...(ce
             ? { labels: { shape: [rows], data: labels!.subarray(r0, r1) } }
-            : { target_logp: { shape: [rows, V], data: targetLogp!.subarray(r0 * V, r1 * V) } }),
+            : {
+              p_head: { shape: [rows, d], data: pHead!.subarray(r0 * d, r1 * d) },
+              p_const: { shape: [rows, 1], data: pConst!.subarray(r0, r1) },
+            }),
         });
         lossSum += out.loss.data[0];
         if (!this.opts.biasOnly) addInto(g.weight, out.grad_weight.data);

@@ -1,6 +1,6 @@
 /**
  * Inside the onnx engine's lens step: onnxruntime's own per-node profile of the programs
- * TranslatorTrainer runs (libs/lens lensStepProgram 'kl' and targetProgram), traced and
+ * TranslatorTrainer runs (libs/lens klTargetProgram and lensStepProgram 'kl'), traced and
  * encoded exactly as OnnxEngine does, on a workload's real shapes, with the session
  * options OnnxEngine uses plus ORT profiling.
  *
@@ -19,7 +19,7 @@ import ort from 'onnxruntime-node';
 import { OnnxTracer, encodeModel, type IrGraph } from '@tuned-lens/engine';
 import { smallLmDir } from '@tuned-lens/fixtures';
 import { loadModel } from '@tuned-lens/models';
-import { lensStepProgram, targetProgram, type Unembedding } from '@tuned-lens/lens';
+import { klTargetProgram, lensStepProgram, type Unembedding } from '@tuned-lens/lens';
 import { ensureRandomGpt2, gpt2SmallShape } from '../gpt2Random';
 import { Sfc32, fillNormal } from '../prng';
 import { lensUnembedding } from './data';
@@ -95,28 +95,31 @@ async function profileProgram(label: string, graph: IrGraph, feeds: Record<strin
   return { program: label, rows, wallSeconds: walls[walls.length >> 1], nodeSeconds: ops.reduce((a, o) => a + o.seconds, 0), ops };
 }
 
+async function runOnce(graph: IrGraph, feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>> {
+  const session = await ort.InferenceSession.create(encodeModel(graph, 'once'), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  try {
+    const out = await session.run(feeds, graph.outputs.map((o) => o.value));
+    return Object.fromEntries(graph.outputs.map((o) => [o.name, out[o.value]]));
+  } finally {
+    await session.release();
+  }
+}
+
 export async function profileLensPrograms(u: Unembedding, rows: number, threads: number, runs: number): Promise<ProgramProfile[]> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ort-profile-'));
   try {
-    const d = u.dModel, V = u.vocabSize;
+    const d = u.dModel;
     const rng = new Sfc32(99, 7);
     const h = fillNormal(new Float32Array(rows * d), rng, 1);
     const w = fillNormal(new Float32Array(d * d), rng, 0.01);
-    const target = await profileProgram('lens-target', OnnxTracer.trace(targetProgram(u)), { h_final: new ort.Tensor('float32', h, [rows, d]) }, threads, runs, dir);
-    // A proper target distribution: log_softmax of random logits.
-    const logp = fillNormal(new Float32Array(rows * V), rng, 2);
-    for (let r = 0; r < rows; r++) {
-      const row = logp.subarray(r * V, (r + 1) * V);
-      let m = -Infinity;
-      for (const x of row) m = Math.max(m, x);
-      let s = 0;
-      for (const x of row) s += Math.exp(x - m);
-      const lse = m + Math.log(s);
-      for (let i = 0; i < V; i++) row[i] -= lse;
-    }
+    const hFinal = fillNormal(new Float32Array(rows * d), rng, 1);
+    const targetGraph = OnnxTracer.trace(klTargetProgram(u));
+    const target = await profileProgram('lens-kl-target', targetGraph, { h_final: new ort.Tensor('float32', hFinal, [rows, d]) }, threads, runs, dir);
+    // The step's per-micro-batch inputs from a real target distribution.
+    const pre = await runOnce(targetGraph, { h_final: new ort.Tensor('float32', hFinal, [rows, d]) });
     const step = await profileProgram('lens-step-kl', OnnxTracer.trace(lensStepProgram(u, 'kl')), {
       h: new ort.Tensor('float32', h, [rows, d]), weight: new ort.Tensor('float32', w, [d, d]), bias: new ort.Tensor('float32', new Float32Array(d), [d]),
-      inv_count: new ort.Tensor('float32', Float32Array.of(1 / rows), [1]), target_logp: new ort.Tensor('float32', logp, [rows, V]),
+      inv_count: new ort.Tensor('float32', Float32Array.of(1 / rows), [1]), p_head: pre.p_head, p_const: pre.p_const,
     }, threads, runs, dir);
     return [target, step];
   } finally {
