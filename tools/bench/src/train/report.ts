@@ -116,7 +116,7 @@ export function medianBreakdown(profiles: StepProfile[]): Breakdown | undefined 
   const prog = (p: StepProfile, prefix: string) => Object.entries(p.engine.programs).filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v.seconds, 0);
   return {
     total: pick((p) => p.total),
-    target: pick((p) => prog(p, 'lens-target')),
+    target: pick((p) => prog(p, 'lens-kl-target')),
     lensStep: pick((p) => prog(p, 'lens-step')),
     lensStepCalls: pick((p) => Object.entries(p.engine.programs).filter(([k]) => k.startsWith('lens-step')).reduce((a, [, v]) => a + v.calls, 0)),
     hostAccumulate: pick((p) => p.accumulate - p.engine.seconds),
