@@ -186,7 +186,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       const ext = extname(values.plot);
       for (const t of trajectories) {
         const file = trajectories.length > 1 ? values.plot.slice(0, -ext.length) + `-${t.lens}` + ext : values.plot;
-        const title = `Prediction trajectory: ${t.lens} lens${t.lens === 'tuned' && meta.lensName ? ` ${meta.lensName}` : ''}, ${t.modelName}`;
+        const title = `Prediction trajectory: ${t.lens} lens${t.lens === 'tuned' && meta.lensName ? ` (${meta.lensName})` : ''}, ${t.modelName}`;
         writeFileSync(file, ext.toLowerCase() === '.svg' ? renderTrajectorySvg(t, { stat, title }) : renderTrajectoryHtml(t, { stat, title, hoverTopK: topK }));
         console.error(`wrote ${file}`);
       }
