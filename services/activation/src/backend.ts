@@ -18,7 +18,12 @@ export interface ModelDescription {
 export interface ForwardBackend {
   readonly description: ModelDescription;
   unembedding(): UnembeddingTensors;
-  /** Validates (RangeError naming the problem) then runs one forward pass. */
-  forward(req: ForwardRequest): Promise<ForwardResult>;
+  /**
+   * Validates (RangeError naming the problem) then runs one forward pass. When `signal`
+   * fires, the pass is dropped if it has not started, its result is dropped if it has,
+   * and the promise rejects with ForwardCancelledError once the model is done with it
+   * (so whoever counts running passes sees the truth).
+   */
+  forward(req: ForwardRequest, signal?: AbortSignal): Promise<ForwardResult>;
   dispose(): Promise<void>;
 }

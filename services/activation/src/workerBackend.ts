@@ -3,11 +3,17 @@ import { Worker } from 'node:worker_threads';
 import { validateForwardRequest, type ForwardRequest, type ForwardResult, type UnembeddingTensors } from '@tuned-lens/models';
 import type { EngineChoice } from '@tuned-lens/engine';
 import type { ForwardBackend, ModelDescription } from './backend';
+import { ForwardCancelledError } from './cancelled';
 import type { FromWorker, ToWorker, WorkerStart } from './worker/protocol';
 
+/** A forward pass posted to the worker and not answered yet. */
 interface Pending {
   resolve(r: ForwardResult): void;
   reject(e: Error): void;
+  /** The caller's signal: once it fired, any answer settles the pass as cancelled. */
+  signal?: AbortSignal;
+  /** Asks the worker to cancel this pass (registered on `signal`). */
+  onAbort?: () => void;
 }
 
 export class WorkerBackend implements ForwardBackend {
@@ -22,10 +28,16 @@ export class WorkerBackend implements ForwardBackend {
     readonly loadLog: string,
   ) {
     worker.on('message', (msg: FromWorker) => {
-      if (msg.type !== 'result' && msg.type !== 'error') return;
+      if (msg.type !== 'result' && msg.type !== 'error' && msg.type !== 'cancelled') return;
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
+      if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+      // A result nobody wants any more is dropped here, so its buffers can be freed.
+      if (msg.type === 'cancelled' || p.signal?.aborted) {
+        p.reject(new ForwardCancelledError());
+        return;
+      }
       if (msg.type === 'error') {
         p.reject(msg.rangeError ? new RangeError(msg.message) : new Error(msg.message));
         return;
@@ -36,7 +48,10 @@ export class WorkerBackend implements ForwardBackend {
     });
     const fail = (err: Error) => {
       this.dead = err;
-      for (const p of this.pending.values()) p.reject(err);
+      for (const p of this.pending.values()) {
+        if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
+        p.reject(err);
+      }
       this.pending.clear();
     };
     worker.on('error', (err) => fail(new Error(`model worker crashed: ${err.message}`)));
@@ -66,8 +81,14 @@ export class WorkerBackend implements ForwardBackend {
     return this.unembed;
   }
 
-  forward(req: ForwardRequest): Promise<ForwardResult> {
+  /** Forward passes posted to the worker and not answered yet (cancelled ones included). */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  forward(req: ForwardRequest, signal?: AbortSignal): Promise<ForwardResult> {
     if (this.dead) return Promise.reject(this.dead);
+    if (signal?.aborted) return Promise.reject(new ForwardCancelledError());
     try {
       validateForwardRequest(this.description.dims, req);
     } catch (err) {
@@ -75,7 +96,9 @@ export class WorkerBackend implements ForwardBackend {
     }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const onAbort = signal && (() => this.worker.postMessage({ type: 'cancel', id } satisfies ToWorker));
+      if (onAbort) signal.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(id, { resolve, reject, signal, onAbort });
       this.worker.postMessage({ type: 'forward', id, req } satisfies ToWorker);
     });
   }

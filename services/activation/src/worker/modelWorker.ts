@@ -2,10 +2,14 @@
  * The model worker thread: loads the checkpoint, creates the engine, runs forward
  * passes one at a time as the service asks. Result buffers are transferred (not
  * copied) back when the engine's arrays own their memory.
+ *
+ * The service posts the next batch while the current one still runs (pipelined
+ * Extract), so requests wait here in `waiting`; a `cancel` takes one out before it runs,
+ * or marks the running one so its result is dropped instead of sent.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine } from '@tuned-lens/engine';
-import { loadModel, ModelRunner } from '@tuned-lens/models';
+import { loadModel, ModelRunner, type ForwardRequest } from '@tuned-lens/models';
 import type { FromWorker, ToWorker, WorkerStart } from './protocol';
 
 const port = parentPort!;
@@ -18,14 +22,18 @@ const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => {
   }
 };
 
-async function main(): Promise<void> {
-  let runner: ModelRunner;
+interface Job {
+  id: number;
+  req: ForwardRequest;
+}
+
+async function load(): Promise<ModelRunner | undefined> {
   const t0 = performance.now();
   const logs: string[] = [];
   try {
     const model = await loadModel(start.modelDir);
     const engine = await createEngine(start.engine, { logger: { info: (m, f) => logs.push(`${m} ${JSON.stringify(f)}`) } });
-    runner = new ModelRunner(model, engine);
+    const runner = new ModelRunner(model, engine);
     if (start.warmup) await runner.forward({ inputIds: new Int32Array(2), batch: 1, seq: 2 });
     const m = runner.model;
     post({
@@ -37,28 +45,68 @@ async function main(): Promise<void> {
       unembedding: m.unembedding(),
       log: `${logs.join('; ')}; loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
     });
+    return runner;
   } catch (err) {
     post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
-    return;
+    return undefined;
   }
-  let queue = Promise.resolve();
-  port.on('message', (msg: ToWorker) => {
-    if (msg.type === 'stop') {
-      queue.then(() => runner.dispose()).finally(() => process.exit(0));
+}
+
+function serve(runner: ModelRunner): void {
+  /** Forward requests received and not started, in arrival order. */
+  const waiting: Job[] = [];
+  /** The pass in progress; `cancelled` once the service no longer wants its result. */
+  let running: { id: number; cancelled: boolean } | undefined;
+  let stopping = false;
+
+  const runNext = async (): Promise<void> => {
+    if (running) return;
+    const job = waiting.shift();
+    if (!job) {
+      // 'stop' waits for the passes already asked for, then frees the engine.
+      if (stopping) void runner.dispose().finally(() => process.exit(0));
       return;
     }
-    queue = queue.then(async () => {
-      try {
-        const out = await runner.forward(msg.req);
+    const current = (running = { id: job.id, cancelled: false });
+    try {
+      const out = await runner.forward(job.req);
+      if (current.cancelled) post({ type: 'cancelled', id: job.id });
+      else {
         const layers = [...out.hiddenStates.keys()];
         const hiddenStates = layers.map((l) => out.hiddenStates.get(l)!);
         const buffers = [...hiddenStates, ...(out.logits ? [out.logits] : [])].map((a) => a.buffer as ArrayBuffer);
-        post({ type: 'result', id: msg.id, layers, hiddenStates, logits: out.logits, seconds: out.seconds }, [...new Set(buffers)]);
-      } catch (err) {
-        post({ type: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err), rangeError: err instanceof RangeError });
+        post({ type: 'result', id: job.id, layers, hiddenStates, logits: out.logits, seconds: out.seconds }, [...new Set(buffers)]);
       }
-    });
+    } catch (err) {
+      if (current.cancelled) post({ type: 'cancelled', id: job.id });
+      else post({ type: 'error', id: job.id, message: err instanceof Error ? err.message : String(err), rangeError: err instanceof RangeError });
+    }
+    running = undefined;
+    void runNext();
+  };
+
+  port.on('message', (msg: ToWorker) => {
+    switch (msg.type) {
+      case 'forward':
+        waiting.push({ id: msg.id, req: msg.req });
+        break;
+      case 'cancel': {
+        const i = waiting.findIndex((j) => j.id === msg.id);
+        if (i >= 0) {
+          waiting.splice(i, 1);
+          post({ type: 'cancelled', id: msg.id });
+        } else if (running?.id === msg.id) {
+          running.cancelled = true;
+        } // else: already answered; the service ignores answers it no longer waits for
+        break;
+      }
+      case 'stop':
+        stopping = true;
+        break;
+    }
+    void runNext();
   });
 }
 
-void main();
+const runner = await load();
+if (runner) serve(runner);
