@@ -1,75 +1,36 @@
 /**
  * The Extract stream: a config, then token batches; for each batch one forward pass and
  * the chunks of every selected hidden state (and the logits when asked), then a
- * `batch_done`. The next batch is read only after this one's frames were taken by the
- * transport (writeMessage waits for 'drain'), so a slow reader slows the stream instead
- * of filling memory. A cancelled call stops between frames.
+ * `batch_done`, in request order.
+ *
+ * Pipelined with one batch of lookahead (lookahead.ts): while batch k's frames are
+ * serialised and written, the model worker already computes batch k+1 if the client has
+ * sent it; batch k+2 is read only once batch k is fully written. So the model does not
+ * sit idle during the transfer, and a stream holds at most two batches of hidden states
+ * (the one being written, the one computed ahead) however slow its reader is.
+ *
+ * A bad batch ends the call with a status naming it, after every earlier batch was
+ * written. A cancelled call (client gone or deadline) aborts the batch computed ahead:
+ * dropped from the queue if waiting, its result discarded if running.
  */
-import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { activationV1, tensorV1 } from '@tuned-lens/proto';
-import { invalidArgument, resourceExhausted, writeMessage, MAX_CHUNK_BYTES } from '@tuned-lens/grpc-kit';
-import { decodeTokenIds, numel, type FloatDType } from '@tuned-lens/tensor';
-import { dtypeFromProto, toTensorChunks } from '@tuned-lens/wire';
+import { invalidArgument } from '@tuned-lens/grpc-kit';
+import type { ForwardResult } from '@tuned-lens/models';
+import type { activationV1 } from '@tuned-lens/proto';
 import type { ForwardBackend } from './backend';
+import { writeBatchFrames, type ExtractCall } from './batchFrames';
+import { readBatch, readConfig, type TokenBatch } from './extractRequests';
 import type { ForwardQueue } from './forwardQueue';
 import type { ActivationLimits } from './limits';
+import { Lookahead } from './lookahead';
 import type { ActivationMetrics } from './metrics';
 
-type Call = ServerDuplexStream<activationV1.ExtractRequest, activationV1.ExtractResponse>;
-
-interface StreamConfig {
-  layers: number[];
-  dtype: FloatDType;
-  convention: 'hf' | 'residual';
-  logits: boolean;
-  maxChunkBytes: number;
+/** A batch and its forward pass, ready to be written. */
+interface ComputedBatch {
+  batch: TokenBatch;
+  result: ForwardResult;
 }
 
-function readConfig(cfg: activationV1.ExtractConfig, numLayers: number): StreamConfig {
-  for (const l of cfg.layers) {
-    if (l < 0 || l > numLayers) throw invalidArgument(`layer ${l} is out of range: this model has hidden states 0..${numLayers}`);
-  }
-  let dtype: FloatDType;
-  try {
-    const d = dtypeFromProto(cfg.dtype, 'F32');
-    if (d === 'I32' || d === 'I64') throw new Error(`hidden states are floats; ${d} is not a hidden-state dtype`);
-    dtype = d;
-  } catch (err) {
-    throw invalidArgument((err as Error).message);
-  }
-  if (cfg.maxChunkBytes < 0 || (cfg.maxChunkBytes > 0 && cfg.maxChunkBytes < 1024)) throw invalidArgument(`max_chunk_bytes must be 0 (default) or at least 1024, got ${cfg.maxChunkBytes}`);
-  return {
-    layers: cfg.layers.length ? [...new Set(cfg.layers)].sort((a, b) => a - b) : Array.from({ length: numLayers + 1 }, (_, i) => i),
-    dtype,
-    convention: cfg.convention === activationV1.HiddenStateConvention.HIDDEN_STATE_CONVENTION_RESIDUAL ? 'residual' : 'hf',
-    logits: cfg.includeLogits,
-    maxChunkBytes: Math.min(cfg.maxChunkBytes || MAX_CHUNK_BYTES, MAX_CHUNK_BYTES),
-  };
-}
-
-/** Token ids of one batch as [batch, seq] with checks that name what is wrong. */
-function readBatch(batch: activationV1.TokenBatch, limits: ActivationLimits): { ids: Int32Array; b: number; t: number } {
-  const t = batch.inputIds;
-  if (!t) throw invalidArgument(`batch ${batch.batchId}: input_ids is missing`);
-  if (t.shape.length !== 2) throw invalidArgument(`batch ${batch.batchId}: input_ids must be [batch, seq], got shape [${t.shape.join(', ')}]`);
-  const [b, s] = t.shape;
-  if (b < 1 || s < 1) throw invalidArgument(`batch ${batch.batchId}: empty input_ids [${b}, ${s}]`);
-  if (b * s > limits.maxTokensPerBatch) throw resourceExhausted(`batch ${batch.batchId}: ${b * s} tokens, the limit is ${limits.maxTokensPerBatch} per batch; send smaller batches`);
-  let dtype;
-  try {
-    dtype = dtypeFromProto(t.dtype);
-  } catch (err) {
-    throw invalidArgument(`batch ${batch.batchId}: ${(err as Error).message}`);
-  }
-  if (dtype !== 'I32' && dtype !== 'I64') throw invalidArgument(`batch ${batch.batchId}: input_ids must be I32 or I64, got ${dtype}`);
-  try {
-    return { ids: decodeTokenIds(t.data, dtype, { expected: numel([b, s]) }), b, t: s };
-  } catch (err) {
-    throw invalidArgument(`batch ${batch.batchId}: ${(err as Error).message}`);
-  }
-}
-
-export async function handleExtract(call: Call, model: ForwardBackend, queue: ForwardQueue, limits: ActivationLimits, metrics: ActivationMetrics): Promise<void> {
+export async function handleExtract(call: ExtractCall, model: ForwardBackend, queue: ForwardQueue, limits: ActivationLimits, metrics: ActivationMetrics): Promise<void> {
   const dims = model.description.dims;
   const requests = call.iterator({ destroyOnReturn: false }) as AsyncIterator<activationV1.ExtractRequest>;
   const first = await requests.next();
@@ -77,35 +38,39 @@ export async function handleExtract(call: Call, model: ForwardBackend, queue: Fo
   if (first.value.payload?.$case !== 'config') throw invalidArgument('the first Extract request must carry the config');
   const cfg = readConfig(first.value.payload.config, dims.numLayers);
 
-  for (;;) {
+  const readNextBatch = async (): Promise<TokenBatch | undefined> => {
     const next = await requests.next();
-    if (next.done || call.cancelled) return;
+    if (next.done || call.cancelled) return undefined;
     const payload = next.value.payload;
     if (payload?.$case !== 'batch') throw invalidArgument('only the first Extract request may carry a config; later ones carry batches');
-    const { ids, b, t } = readBatch(payload.batch, limits);
-    const batchId = payload.batch.batchId;
+    return readBatch(payload.batch, limits);
+  };
+  const computeBatch = async (batch: TokenBatch, signal: AbortSignal): Promise<ComputedBatch> => {
+    const req = { inputIds: batch.ids, batch: batch.b, seq: batch.t, layers: cfg.layers, convention: cfg.convention, logits: cfg.logits };
     let result;
     try {
-      result = await queue.run(() => model.forward({ inputIds: ids, batch: b, seq: t, layers: cfg.layers, convention: cfg.convention, logits: cfg.logits }));
+      result = await queue.run(() => model.forward(req, signal), signal);
     } catch (err) {
-      if (err instanceof RangeError) throw invalidArgument(`batch ${batchId}: ${err.message}`);
+      if (err instanceof RangeError) throw invalidArgument(`batch ${batch.batchId}: ${err.message}`);
       throw err;
     }
     metrics.forwardSeconds.observe(result.seconds);
-    metrics.tokens.inc(b * t);
-    const d = dims.dModel;
-    const send = async (kind: activationV1.OutputKind, layer: number, values: Float32Array, shape: number[]) => {
-      for (const chunk of toTensorChunks(values, shape, cfg.dtype, cfg.maxChunkBytes)) {
-        if (call.cancelled) return;
-        await writeMessage(call, { frame: { $case: 'chunk', chunk: { batchId, kind, layer, chunk } } });
-        metrics.bytesSent.inc(chunk.data.byteLength);
-      }
-    };
-    for (const [layer, values] of result.hiddenStates) {
-      await send(activationV1.OutputKind.OUTPUT_KIND_HIDDEN_STATE, layer, values, [b, t, d]);
+    metrics.tokens.inc(batch.b * batch.t);
+    return { batch, result };
+  };
+
+  const batches = new Lookahead(readNextBatch, computeBatch);
+  const stopComputing = () => batches.close();
+  call.once('cancelled', stopComputing);
+  try {
+    for (;;) {
+      const computed = await batches.next();
+      if (!computed || call.cancelled) return;
+      await writeBatchFrames(call, computed.batch, computed.result, cfg, dims, metrics);
     }
-    if (result.logits) await send(activationV1.OutputKind.OUTPUT_KIND_LOGITS, -1, result.logits, [b, t, dims.vocabSize]);
-    if (call.cancelled) return;
-    await writeMessage(call, { frame: { $case: 'batchDone', batchDone: { batchId, forwardSeconds: result.seconds, tokens: b * t } } });
+  } finally {
+    call.off('cancelled', stopComputing);
+    // Ends early on an error or a cancelled call: the batch ahead must not run on.
+    batches.close();
   }
 }

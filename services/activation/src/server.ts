@@ -31,6 +31,12 @@ export interface ActivationServerOptions {
   registry?: Registry;
   /** Run one tiny forward after loading so the first real batch does not pay for compilation. */
   warmup?: boolean;
+  /**
+   * How the model is brought up; default: a worker thread loading `modelDir`. Another
+   * backend (an embedder's own, or a test's whose forward passes are observable) is
+   * served the same way.
+   */
+  loadBackend?: () => Promise<ForwardBackend & { loadLog?: string }>;
 }
 
 export interface ActivationServer extends RunningServer {
@@ -45,7 +51,9 @@ export async function startActivationServer(opts: ActivationServerOptions): Prom
   const metrics = activationMetrics(registry);
   const queue = new ForwardQueue(limits.maxQueuedBatches, metrics.queueDepth);
   const model = new LoadingResource<ForwardBackend>('model', async () => {
-    const backend = await WorkerBackend.start({ modelDir: opts.modelDir, engine: opts.engine ?? 'auto', warmup: opts.warmup ?? true });
+    const backend = opts.loadBackend
+      ? await opts.loadBackend()
+      : await WorkerBackend.start({ modelDir: opts.modelDir, engine: opts.engine ?? 'auto', warmup: opts.warmup ?? true });
     const d = backend.description;
     log.info('model ready', {
       model: d.name, architecture: d.dims.modelType, layers: d.dims.numLayers, dModel: d.dims.dModel,
