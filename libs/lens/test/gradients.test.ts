@@ -39,9 +39,9 @@ async function inputsFor(u: Unembedding, loss: LossKind, w: Float32Array, bias: 
   return { ...base, p_head: { shape: [N, d], data: t.p_head.data }, p_const: { shape: [N, 1], data: t.p_const.data } };
 }
 
-for (const norm of ['layer_norm', 'rms_norm'] as const) {
-  test(`${norm}: the KL step's loss is the textbook KL(p || q) (float64 reference)`, async () => {
-    const u = unembedding(norm);
+for (const [norm, headBias] of [['layer_norm', true], ['rms_norm', true], ['layer_norm', false]] as const) {
+  test(`${norm}, ${headBias ? 'with' : 'without'} an LM-head bias: the KL step's loss is the textbook KL(p || q) (float64 reference)`, async () => {
+    const u = { ...unembedding(norm), ...(headBias ? {} : { lmHeadBias: undefined }) };
     const ref = new ReferenceEngine();
     const logp = (await (await ref.compile(targetProgram(u))).run({ h_final: { shape: [N, d], data: hFinal } })).target_logp;
     const textbook = await (await ref.compile(lensMetricsProgram(u))).run({
@@ -55,10 +55,10 @@ for (const norm of ['layer_norm', 'rms_norm'] as const) {
   });
 }
 
-for (const norm of ['layer_norm', 'rms_norm'] as const) {
+for (const [norm, headBias] of [['layer_norm', true], ['rms_norm', true], ['rms_norm', false]] as const) {
   for (const loss of ['kl', 'ce'] as const) {
-    test(`${norm} ${loss}: gradients equal central finite differences (float64 reference)`, async () => {
-      const u = unembedding(norm);
+    test(`${norm} ${loss}${headBias ? '' : ', no LM-head bias'}: gradients equal central finite differences (float64 reference)`, async () => {
+      const u = { ...unembedding(norm), ...(headBias ? {} : { lmHeadBias: undefined }) };
       const prog = new ReferenceProgram(lensStepProgram(u, loss));
       const lossAt = async (w: Float32Array, bias: Float32Array) => {
         const out = prog.runF64(await inputsFor(u, loss, w, bias), ['loss']);

@@ -23,7 +23,7 @@
  * ~1e-7 x |logits| absolute per token, far below what a loss is reported with.
  */
 import type { Ops, TensorProgram } from '@tuned-lens/engine';
-import { finalNorm, finalNormBackward, unembeddingParams, type Unembedding } from './unembed';
+import { finalNorm, finalNormBackward, headBias, unembeddingParams, type Unembedding } from './unembed';
 
 export type LossKind = 'kl' | 'ce';
 
@@ -53,7 +53,7 @@ export function lensStepProgram(u: Unembedding, loss: LossKind): TensorProgram {
       const invN = ops.input('inv_count');
       const z = ops.add(ops.add(h, ops.matmulTransposeB(h, ops.input('weight'))), ops.input('bias'));
       const x = finalNorm(ops, u, z);
-      const logits = ops.linear(x, ops.param('u.head'), ops.param('u.head_b'));
+      const logits = ops.linear(x, ops.param('u.head'), headBias(ops, u));
       const logq = ops.logSoftmax(logits);
       let perToken: T, dn: T;
       if (loss === 'kl') {
@@ -88,10 +88,11 @@ export function klTargetProgram(u: Unembedding): TensorProgram {
     inputs: { h_final: { dtype: 'f32', rank: 2 } },
     outputs: ['p_head', 'p_const'],
     fn<T>(ops: Ops<T>) {
-      const logp = ops.logSoftmax(ops.linear(ops.input('h_final'), ops.param('u.head'), ops.param('u.head_b')));
+      const bU = headBias(ops, u);
+      const logp = ops.logSoftmax(ops.linear(ops.input('h_final'), ops.param('u.head'), bU));
       const p = ops.exp(logp);
       ops.output('p_head', ops.matmulTransposeB(p, ops.param('u.head')));
-      ops.output('p_const', ops.sumLast(ops.mul(p, ops.sub(logp, ops.param('u.head_b')))));
+      ops.output('p_const', ops.sumLast(ops.mul(p, bU ? ops.sub(logp, bU) : logp)));
     },
   };
 }
@@ -108,7 +109,7 @@ export function targetProgram(u: Unembedding): TensorProgram {
     inputs: { h_final: { dtype: 'f32', rank: 2 } },
     outputs: ['target_logp'],
     fn<T>(ops: Ops<T>) {
-      ops.output('target_logp', ops.logSoftmax(ops.linear(ops.input('h_final'), ops.param('u.head'), ops.param('u.head_b'))));
+      ops.output('target_logp', ops.logSoftmax(ops.linear(ops.input('h_final'), ops.param('u.head'), headBias(ops, u))));
     },
   };
 }

@@ -32,7 +32,8 @@ function transpose(src: Float32Array, rows: number, cols: number): Float32Array 
 /**
  * Program params of an unembedding: 'u.norm_w' [d] (1 + w for Gemma, so every norm is
  * x_hat * w), 'u.norm_b' [d] (zeros for RMSNorm), 'u.head' [d, vocab] (the [in, out] layout
- * of Ops.linear), 'u.head_b' [vocab] (zeros when absent).
+ * of Ops.linear), 'u.head_b' [vocab] only when the model has an LM-head bias (most do not,
+ * and adding zeros would cost a full pass over [rows, vocab] per call).
  */
 export function unembeddingParams(u: Unembedding): Map<string, HostArray> {
   const d = u.dModel, v = u.vocabSize;
@@ -41,8 +42,13 @@ export function unembeddingParams(u: Unembedding): Map<string, HostArray> {
     ['u.norm_w', { shape: [d], data: w }],
     ['u.norm_b', { shape: [d], data: u.normBias ?? new Float32Array(d) }],
     ['u.head', { shape: [d, v], data: transpose(u.lmHead, v, d) }],
-    ['u.head_b', { shape: [v], data: u.lmHeadBias ?? new Float32Array(v) }],
+    ...(u.lmHeadBias ? [['u.head_b', { shape: [v], data: u.lmHeadBias }] as [string, HostArray]] : []),
   ]);
+}
+
+/** The LM-head bias [vocab] as a program param, or null when the model has none. */
+export function headBias<T>(ops: Ops<T>, u: Pick<Unembedding, 'lmHeadBias'>): T | null {
+  return u.lmHeadBias ? ops.param('u.head_b') : null;
 }
 
 /** final_norm(x): LayerNorm or RMSNorm over the last axis. */
@@ -53,8 +59,8 @@ export function finalNorm<T>(ops: Ops<T>, u: Pick<Unembedding, 'norm' | 'eps'>, 
 }
 
 /** logits = W_U final_norm(x) + b_U. x [..., d] -> [..., vocab]. */
-export function unembed<T>(ops: Ops<T>, u: Pick<Unembedding, 'norm' | 'eps'>, x: T): T {
-  return ops.linear(finalNorm(ops, u, x), ops.param('u.head'), ops.param('u.head_b'));
+export function unembed<T>(ops: Ops<T>, u: Pick<Unembedding, 'norm' | 'eps' | 'lmHeadBias'>, x: T): T {
+  return ops.linear(finalNorm(ops, u, x), ops.param('u.head'), headBias(ops, u));
 }
 
 /**
