@@ -50,11 +50,13 @@ export class ForwardQueue {
           } catch (err) {
             result = Promise.reject(err);
           }
-          result.then(resolve, reject).finally(() => {
+          // The slot is free before the caller hears back, so what it sees is exact.
+          const done = () => {
             this.running = false;
             this.report();
             this.startNext();
-          });
+          };
+          result.then((value) => { done(); resolve(value); }, (err: unknown) => { done(); reject(err); });
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });

@@ -20,6 +20,8 @@ export class WorkerBackend implements ForwardBackend {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private dead: Error | undefined;
+  /** Passes the worker answered as cancelled: dropped before running / run, result discarded. */
+  readonly cancelled = { skipped: 0, discarded: 0 };
 
   private constructor(
     private readonly worker: Worker,
@@ -35,6 +37,7 @@ export class WorkerBackend implements ForwardBackend {
       if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
       // A result nobody wants any more is dropped here, so its buffers can be freed.
       if (msg.type === 'cancelled' || p.signal?.aborted) {
+        if (msg.type === 'cancelled') this.cancelled[msg.ran ? 'discarded' : 'skipped']++;
         p.reject(new ForwardCancelledError());
         return;
       }

@@ -70,7 +70,7 @@ function serve(runner: ModelRunner): void {
     const current = (running = { id: job.id, cancelled: false });
     try {
       const out = await runner.forward(job.req);
-      if (current.cancelled) post({ type: 'cancelled', id: job.id });
+      if (current.cancelled) post({ type: 'cancelled', id: job.id, ran: true });
       else {
         const layers = [...out.hiddenStates.keys()];
         const hiddenStates = layers.map((l) => out.hiddenStates.get(l)!);
@@ -78,12 +78,16 @@ function serve(runner: ModelRunner): void {
         post({ type: 'result', id: job.id, layers, hiddenStates, logits: out.logits, seconds: out.seconds }, [...new Set(buffers)]);
       }
     } catch (err) {
-      if (current.cancelled) post({ type: 'cancelled', id: job.id });
+      if (current.cancelled) post({ type: 'cancelled', id: job.id, ran: true });
       else post({ type: 'error', id: job.id, message: err instanceof Error ? err.message : String(err), rangeError: err instanceof RangeError });
     }
     running = undefined;
-    void runNext();
+    startSoon();
   };
+  // The next pass starts only after the messages already delivered were handled: a pass
+  // runs synchronously inside the engine, so messages pile up meanwhile, and a 'cancel'
+  // among them must be seen before the pass it cancels is started.
+  const startSoon = () => setImmediate(() => void runNext());
 
   port.on('message', (msg: ToWorker) => {
     switch (msg.type) {
@@ -94,7 +98,7 @@ function serve(runner: ModelRunner): void {
         const i = waiting.findIndex((j) => j.id === msg.id);
         if (i >= 0) {
           waiting.splice(i, 1);
-          post({ type: 'cancelled', id: msg.id });
+          post({ type: 'cancelled', id: msg.id, ran: false });
         } else if (running?.id === msg.id) {
           running.cancelled = true;
         } // else: already answered; the service ignores answers it no longer waits for
@@ -104,7 +108,7 @@ function serve(runner: ModelRunner): void {
         stopping = true;
         break;
     }
-    void runNext();
+    startSoon();
   });
 }
 

@@ -20,7 +20,8 @@ export type FromWorker =
   | { type: 'failed'; message: string }
   | { type: 'result'; id: number; layers: number[]; hiddenStates: Float32Array[]; logits?: Float32Array; seconds: number }
   | { type: 'error'; id: number; message: string; rangeError: boolean }
-  | { type: 'cancelled'; id: number };
+  /** `ran`: the pass had started, so only its result was dropped. */
+  | { type: 'cancelled'; id: number; ran: boolean };
 
 export type ToWorker =
   | { type: 'forward'; id: number; req: ForwardRequest }

@@ -1,0 +1,41 @@
+// The model worker thread's cancellation (tiny-gpt2, onnx): passes whose signal fires
+// are answered as cancelled and leave nothing pending, uncancelled ones before and after
+// them still give the right hidden states, and the worker keeps serving.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { tinyModelsDir } from '@tuned-lens/fixtures';
+import { WorkerBackend } from '../src/workerBackend';
+import { ForwardCancelledError } from '../src/cancelled';
+
+const backends: WorkerBackend[] = [];
+after(async () => { for (const b of backends) await b.dispose(); });
+
+test('cancelled passes reject with ForwardCancelledError, leave nothing in flight, and the worker keeps serving', async () => {
+  const backend = await WorkerBackend.start({ modelDir: join(tinyModelsDir, 'tiny-gpt2'), engine: 'onnx', warmup: false });
+  backends.push(backend);
+  const req = (id: number) => ({ inputIds: Int32Array.from([id, 2, 3, 4]), batch: 1, seq: 4 });
+  const reference = await backend.forward(req(1));
+
+  // Posted back to back: the worker is busy with the first when the cancels arrive, so the
+  // others are dropped from its queue (or, if it got to them, their results are dropped).
+  const kept = backend.forward(req(1));
+  const controllers = [new AbortController(), new AbortController()];
+  const cancelled = controllers.map((c, i) => backend.forward(req(10 + i), c.signal));
+  const afterThem = backend.forward(req(1));
+  for (const c of controllers) c.abort();
+  for (const p of cancelled) await assert.rejects(p, ForwardCancelledError);
+  for (const p of [kept, afterThem]) assert.deepEqual((await p).hiddenStates, reference.hiddenStates);
+  assert.equal(backend.inFlight, 0);
+  // The worker itself answered both as cancelled (not with hidden states to throw away here).
+  assert.equal(backend.cancelled.skipped + backend.cancelled.discarded, 2);
+
+  // Cancelling a pass that already answered changes nothing; one cancelled before it is
+  // posted never reaches the worker.
+  const done = new AbortController();
+  await backend.forward(req(1), done.signal);
+  done.abort();
+  await assert.rejects(backend.forward(req(1), done.signal), ForwardCancelledError);
+  assert.equal(backend.inFlight, 0);
+  assert.deepEqual((await backend.forward(req(1))).hiddenStates, reference.hiddenStates);
+});
