@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LensIOError, lensConfigToJson, makeLensConfig, parseLensConfig, readLensConfig, writeLensConfig } from '../src/io/index.js';
+import { lensConfigToJson, makeLensConfig, parseLensConfig, readLensConfig, writeLensConfig } from '../src/io/index.js';
+import { expectError } from './expectLensError.js';
 
 const root = mkdtempSync(join(tmpdir(), 'io-config-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -17,14 +18,6 @@ const llama = {
   base_model_revision: null, unembed_hash: '3313b622836b', lens_type: 'linear_tuned_lens',
 };
 
-function expectError(fn: () => unknown, kind: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof LensIOError, `expected LensIOError, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
-    assert.equal(e.kind, kind, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 describe('parsing', () => {
   test('a published config', () => {

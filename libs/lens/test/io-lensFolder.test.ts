@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { roundToF16 } from '@tuned-lens/tensor';
 import {
-  LensIOError, lensConfigToJson, makeLensConfig, readLensFolder, writeLensConfig, writeLensFolder, writeLensParams,
+  lensConfigToJson, makeLensConfig, readLensFolder, writeLensConfig, writeLensFolder, writeLensParams,
   type LensConfig, type LensTensorInput, type Translator,
 } from '../src/io/index.js';
+import { expectError } from './expectLensError.js';
 
 const D = 4;
 const L = 3;
@@ -23,14 +24,6 @@ function lens(bias = true): { config: LensConfig; translators: Translator[] } {
   return { config, translators };
 }
 
-function expectError(fn: () => unknown, kind: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof LensIOError, `expected LensIOError, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
-    assert.equal(e.kind, kind, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 const root = mkdtempSync(join(tmpdir(), 'io-lens-'));
 after(() => rmSync(root, { recursive: true, force: true }));

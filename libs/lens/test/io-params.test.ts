@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { encodeSafetensors } from '@tuned-lens/models';
 import { roundToBf16, roundToF16 } from '@tuned-lens/tensor';
 import {
-  LensIOError, PARAMS_PT, PARAMS_SAFETENSORS, ZipReader, encodeZip, openLensParams, pickleStateDict, readLensParams, writeLensParams,
+  PARAMS_PT, PARAMS_SAFETENSORS, ZipReader, encodeZip, openLensParams, pickleStateDict, readLensParams, writeLensParams,
   type LensTensorInput, type PickleTensorSpec,
 } from '../src/io/index.js';
+import { expectError } from './expectLensError.js';
 
 const root = mkdtempSync(join(tmpdir(), 'io-params-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -27,14 +28,6 @@ const tensors = new Map<string, LensTensorInput>([
   ['empty', { shape: [0, 3], data: new Float32Array(0) }],
 ]);
 
-function expectError(fn: () => unknown, kind: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof LensIOError, `expected LensIOError, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
-    assert.equal(e.kind, kind, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 function sameBits(actual: Float32Array, expected: Float32Array, what: string): void {
   assert.equal(actual.length, expected.length, what);

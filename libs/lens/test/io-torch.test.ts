@@ -16,9 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFloats } from '@tuned-lens/tensor';
 import {
-  LensIOError, MemorySink, ZipReader, makeLensConfig, moduleListMetadata, readLensFolder, readLensParams, writeLensFolder, writeLensParams,
+  MemorySink, ZipReader, makeLensConfig, moduleListMetadata, readLensFolder, readLensParams, writeLensFolder, writeLensParams,
   writeTorchStateDict, type LensDType, type LensTensorInput,
 } from '../src/io/index.js';
+import { expectError } from './expectLensError.js';
 
 const PYTHON = process.env.TUNED_LENS_TORCH_PYTHON ?? '/usr/bin/python3';
 
@@ -166,14 +167,6 @@ function py(): PythonReport {
 const hex = (a: Float32Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 const TORCH_DTYPE: Record<string, LensDType> = { 'torch.float32': 'F32', 'torch.float16': 'F16', 'torch.bfloat16': 'BF16' };
 
-function expectError(fn: () => unknown, kind: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof LensIOError, `expected LensIOError, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
-    assert.equal(e.kind, kind, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 describe('PyTorch loads what we write', { skip }, () => {
   for (const [name, dtype] of DTYPES) {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, encodeZip, LensIOError, ZipReader } from '../src/io/index.js';
 import { crc32Portable } from '../src/io/crc32.js';
+import { expectError } from './expectLensError.js';
 
 const root = mkdtempSync(join(tmpdir(), 'io-zip-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -20,14 +21,6 @@ const entries: [string, Uint8Array][] = [
   ['archive/ünïcode', enc('name in UTF-8')],
 ];
 
-function expectError(fn: () => unknown, kind: string, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof LensIOError, `expected LensIOError, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
-    assert.equal(e.kind, kind, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 /** Offsets of the classic end record fields, for surgery. */
 function eocdOffset(zip: Buffer): number {
