@@ -1,6 +1,7 @@
 /** Small pieces shared by the bench's parent process and its measurement children. */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 
 export type EngineKind = 'onnx' | 'tfjs';
 export const ENGINES: readonly EngineKind[] = ['onnx', 'tfjs'];
@@ -29,4 +30,12 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
     if (!(d <= m)) m = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
   }
   return m;
+}
+
+/** A raw little-endian f32 dump (torch's and ours) as a Float32Array. */
+export function readF32(file: string): Float32Array {
+  const b = readFileSync(file);
+  const out = new Float32Array(b.byteLength / 4);
+  new Uint8Array(out.buffer).set(b);
+  return out;
 }

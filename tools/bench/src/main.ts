@@ -10,21 +10,22 @@
  * batch, the same weights file and the same malloc settings, makes "ours / torch" the
  * number that means something. See ../README.md for the method and the flags.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { availableParallelism, loadavg, release, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { smallLmDir } from '@tuned-lens/fixtures';
 import { loadModelConfig } from '@tuned-lens/models';
-import { benchRoot, ENGINES, HUGETLB, maxAbsDiff, median, systemPython, type EngineKind } from './common';
+import { benchRoot, ENGINES, HUGETLB, maxAbsDiff, median, readF32, systemPython, type EngineKind } from './common';
 import { pairedRounds, ServedProcess, type PairedTimes } from './paired';
 import { ensureRandomGpt2, gpt2SmallShape } from './gpt2Random';
 import { randomTokenIds } from './prng';
 import { chooseBlas, ensureTorch, runTorch, torchArgs, torchEnv, type BlasChoice, type TorchRun, type TorchStatus } from './torch';
 import type { Job, MeasureResult } from './measure';
 import { resultsMarkdown, targetLine, workloadMarkdown, WORKLOADS, type BenchResults, type Check, type Row, type Target, type WorkloadId, type WorkloadResult } from './report';
+import { cpuDescription, gitCommit, packageVersion } from './runInfo';
+import { cpuPin } from './pinning';
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -159,18 +160,6 @@ function measure(job: Job, threads: number, timeoutMs: number): Promise<MeasureR
   });
 }
 
-/**
- * The CPU list a measurement is pinned to, or undefined for none. Only tfjs is pinned:
- * its wasm backend sizes its thread pool from os.availableParallelism() and has no thread
- * option reachable through createEngine (nor through the activation service's worker), and
- * libuv derives availableParallelism from the affinity mask. So `taskset -c 0` is the one
- * way to hold tfjs to --threads 1. torch and onnx take an explicit thread count and stay
- * unpinned, so the scheduler can move them off a core another tenant is using.
- */
-export function cpuPin(engine: EngineKind, threads: number): string | undefined {
-  if (engine !== 'tfjs' || threads >= availableParallelism() || !hasTaskset()) return undefined;
-  return threads === 1 ? '0' : `0-${threads - 1}`;
-}
 
 /** "onnxruntime, 1 thread(s)" / "tfjs-wasm: SIMD, 1 thread": the engine's name and thread count. */
 function engineNote(m: MeasureResult): string {
@@ -184,18 +173,7 @@ function pinNote(engine: EngineKind, threads: number): string {
   return pin ? ` (taskset -c ${pin})` : '';
 }
 
-let tasksetFound: boolean | undefined;
-function hasTaskset(): boolean {
-  tasksetFound ??= spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-  return tasksetFound;
-}
 
-function readF32(file: string): Float32Array {
-  const b = readFileSync(file);
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b);
-  return out;
-}
 
 /** One line for a table cell: the first line of the message, without emscripten's build hint. */
 function shortError(err: unknown): string {
@@ -400,34 +378,8 @@ function relOrAbs(p: string): string {
   return r.startsWith('..') ? p : r;
 }
 
-/** "Intel(R) Xeon(R) Processor (family 6 model 207)": the model number is what OpenBLAS keys its kernels on. */
-function cpuDescription(): string {
-  const name = cpus()[0]?.model.trim() ?? '?';
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const fam = /^cpu family\s*:\s*(\d+)/m.exec(info)?.[1];
-    const model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
-    return fam && model ? `${name} (family ${fam} model ${model})` : name;
-  } catch {
-    return name;
-  }
-}
 
-function gitCommit(): string | undefined {
-  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: benchRoot, encoding: 'utf8' });
-  if (r.status !== 0) return undefined;
-  const dirty = spawnSync('git', ['status', '--porcelain'], { cwd: benchRoot, encoding: 'utf8' }).stdout.trim() ? ' (+ uncommitted changes)' : '';
-  return r.stdout.trim() + dirty;
-}
 
-function packageVersion(pkg: string): string | undefined {
-  try {
-    const require = createRequire(join(benchRoot, 'package.json'));
-    return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
-  } catch {
-    return undefined;
-  }
-}
 
 function evaluateTarget(workloads: WorkloadResult[]): Target {
   const w = workloads.find((x) => x.id === 'gpt2-small');

@@ -11,13 +11,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
+import { availableParallelism, loadavg, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { smallLmDir } from '@tuned-lens/fixtures';
 import { loadModelConfig } from '@tuned-lens/models';
-import { benchRoot, ENGINES, HUGETLB, median, systemPython, type EngineKind } from '../common';
+import { benchRoot, ENGINES, HUGETLB, median, readF32, systemPython, type EngineKind } from '../common';
 import { pairedRounds, ServedProcess } from '../paired';
 import { ensureRandomGpt2, gpt2SmallShape } from '../gpt2Random';
 import { chooseBlas, ensureTorch, torchEnv, type BlasChoice, type TorchStatus } from '../torch';
@@ -27,6 +26,8 @@ import type { PrepareResult } from './data';
 import { serviceMaxRows } from './ours';
 import { medianBreakdown, resultsMarkdown, targetLine, workloadMarkdown, type Agreement, type TorchTrainDone, type TrainResults, type TrainRow, type TrainTarget, type TrainWorkloadResult } from './report';
 import type { PrepareJob, TrainDone, TrainJob, TrainReady, VerifyStep } from './worker';
+import { cpuDescription, gitCommit, packageVersion } from '../runInfo';
+import { cpuPin } from '../pinning';
 
 const USAGE = `usage: npm run bench:train -- [options]
 
@@ -139,17 +140,7 @@ function nodeEnv(threads: number): NodeJS.ProcessEnv {
   };
 }
 
-let tasksetFound: boolean | undefined;
-function hasTaskset(): boolean {
-  tasksetFound ??= spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-  return tasksetFound;
-}
 
-/** tfjs sizes its wasm pool from the CPU affinity: pin it when threads < cores (as ../main.ts cpuPin). */
-function cpuPin(engine: EngineKind, threads: number): string | undefined {
-  if (engine !== 'tfjs' || threads >= availableParallelism() || !hasTaskset()) return undefined;
-  return threads === 1 ? '0' : `0-${threads - 1}`;
-}
 
 function workerCommand(job: TrainJob | PrepareJob, engine: EngineKind, threads: number): [string, string[]] {
   const args = ['--import', 'tsx', join('src', 'train', 'worker.ts'), JSON.stringify(job)];
@@ -180,12 +171,6 @@ function runPrepare(job: PrepareJob, threads: number, timeoutMs: number): Promis
   });
 }
 
-function readF32(file: string): Float32Array {
-  const b = readFileSync(file);
-  const out = new Float32Array(b.byteLength / 4);
-  new Uint8Array(out.buffer).set(b);
-  return out;
-}
 
 function agreement(engine: string, ours: VerifyStep[], torch: VerifyStep[], oursW: string, torchW: string): Agreement {
   const weights = compareWeights(readF32(oursW), readF32(torchW));
@@ -351,33 +336,8 @@ function evaluateTarget(workloads: TrainWorkloadResult[], torch: TorchStatus): T
   return { statement: TARGET, perWorkload, evaluated: true, met: perWorkload.every((p) => p.met === true) };
 }
 
-function cpuDescription(): string {
-  const name = cpus()[0]?.model.trim() ?? '?';
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const fam = /^cpu family\s*:\s*(\d+)/m.exec(info)?.[1];
-    const model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
-    return fam && model ? `${name} (family ${fam} model ${model})` : name;
-  } catch {
-    return name;
-  }
-}
 
-function gitCommit(): string | undefined {
-  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: benchRoot, encoding: 'utf8' });
-  if (r.status !== 0) return undefined;
-  const dirty = spawnSync('git', ['status', '--porcelain'], { cwd: benchRoot, encoding: 'utf8' }).stdout.trim() ? ' (+ uncommitted changes)' : '';
-  return r.stdout.trim() + dirty;
-}
 
-function packageVersion(pkg: string): string | undefined {
-  try {
-    const require = createRequire(join(benchRoot, 'package.json'));
-    return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
-  } catch {
-    return undefined;
-  }
-}
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
