@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, release, totalmem } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { smallLmDir } from '@tuned-lens/fixtures';
 import { loadModelConfig } from '@tuned-lens/models';
@@ -24,7 +24,7 @@ import { randomTokenIds } from './prng';
 import { chooseBlas, ensureTorch, runTorch, torchArgs, torchEnv, type BlasChoice, type TorchRun, type TorchStatus } from './torch';
 import type { Job, MeasureResult } from './measure';
 import { resultsMarkdown, targetLine, workloadMarkdown, WORKLOADS, type BenchResults, type Check, type Row, type Target, type WorkloadId, type WorkloadResult } from './report';
-import { cpuDescription, gitCommit, packageVersion } from './runInfo';
+import { cpuDescription, gitCommit, packageVersion, relOrAbs, saveResults } from './runInfo';
 import { cpuPin } from './pinning';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -373,10 +373,6 @@ function engineMissing(err: unknown): boolean {
   return /Cannot find module|ERR_MODULE_NOT_FOUND|not found/i.test(err instanceof Error ? err.message : String(err));
 }
 
-function relOrAbs(p: string): string {
-  const r = relative(join(benchRoot, '..', '..'), p);
-  return r.startsWith('..') ? p : r;
-}
 
 
 
@@ -447,15 +443,7 @@ async function main(): Promise<void> {
     target: evaluateTarget(workloads),
     wallSeconds: (performance.now() - t0) / 1000,
   };
-  mkdirSync(o.outDir, { recursive: true });
-  const stamp = date.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
-  const jsonFile = join(o.outDir, `extract-${stamp}.json`);
-  const mdFile = join(o.outDir, 'extract-latest.md');
-  const md = resultsMarkdown(results);
-  writeFileSync(jsonFile, JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(mdFile, md);
-  say(`\n${'='.repeat(100)}\n${md}`);
-  say(`results: ${relOrAbs(jsonFile)}, ${relOrAbs(mdFile)}`);
+  saveResults(o.outDir, 'extract', date, results, resultsMarkdown(results), say);
   say(`\n>>> ${targetLine(results.target)}`);
   const failedChecks = workloads.flatMap((w) => w.checks).filter((c) => !c.pass);
   if (failedChecks.length) say(`>>> ${failedChecks.length} agreement check(s) FAILED: ${failedChecks.map((c) => c.what).join('; ')}`);

@@ -1,9 +1,9 @@
-/** What a results file records about the run itself: the CPU, the commit, package versions. */
+/** What a results file records about the run itself (the CPU, the commit, package versions), and writing it. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { benchRoot } from './common';
 
 /** "Intel(R) Xeon(R) Processor (family 6 model 207)": the model number is what OpenBLAS keys its kernels on. */
@@ -35,4 +35,25 @@ export function packageVersion(pkg: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A path relative to the repository root when it lies inside it (shorter in logs and reports). */
+export function relOrAbs(p: string): string {
+  const r = relative(join(benchRoot, '..', '..'), p);
+  return r.startsWith('..') ? p : r;
+}
+
+/**
+ * Writes `<kind>-<UTC stamp>.json` (everything) and `<kind>-latest.md` (the tables) into
+ * outDir and prints the tables and both paths.
+ */
+export function saveResults(outDir: string, kind: 'extract' | 'train', date: Date, results: unknown, markdown: string, say: (line: string) => void): void {
+  mkdirSync(outDir, { recursive: true });
+  const stamp = date.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  const jsonFile = join(outDir, `${kind}-${stamp}.json`);
+  const mdFile = join(outDir, `${kind}-latest.md`);
+  writeFileSync(jsonFile, JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(mdFile, markdown);
+  say(`\n${'='.repeat(100)}\n${markdown}`);
+  say(`results: ${relOrAbs(jsonFile)}, ${relOrAbs(mdFile)}`);
 }

@@ -12,7 +12,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, release, totalmem } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { smallLmDir } from '@tuned-lens/fixtures';
 import { loadModelConfig } from '@tuned-lens/models';
@@ -26,7 +26,7 @@ import type { PrepareResult } from './data';
 import { serviceMaxRows } from './ours';
 import { medianBreakdown, resultsMarkdown, targetLine, workloadMarkdown, type Agreement, type TorchTrainDone, type TrainResults, type TrainRow, type TrainTarget, type TrainWorkloadResult } from './report';
 import type { PrepareJob, TrainDone, TrainJob, TrainReady, VerifyStep } from './worker';
-import { cpuDescription, gitCommit, packageVersion } from '../runInfo';
+import { cpuDescription, gitCommit, packageVersion, relOrAbs, saveResults } from '../runInfo';
 import { cpuPin } from '../pinning';
 
 const USAGE = `usage: npm run bench:train -- [options]
@@ -183,10 +183,6 @@ function agreement(engine: string, ours: VerifyStep[], torch: VerifyStep[], ours
   return { engine, weights, lossRelDiff, gradNormRelDiff, tolerance: WEIGHT_TOLERANCE, pass };
 }
 
-function relOrAbs(p: string): string {
-  const r = relative(join(benchRoot, '..', '..'), p);
-  return r.startsWith('..') ? p : r;
-}
 
 async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas: BlasChoice | undefined, tmp: string): Promise<TrainWorkloadResult> {
   const modelDir = id === 'small-lm' ? smallLmDir : ensureRandomGpt2(o.cacheDir, gpt2SmallShape, o.seed, (l) => say(`  ${l}`));
@@ -390,15 +386,7 @@ async function main(): Promise<void> {
     target: evaluateTarget(workloads, torch),
     wallSeconds: (performance.now() - t0) / 1000,
   };
-  mkdirSync(o.outDir, { recursive: true });
-  const stamp = date.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
-  const jsonFile = join(o.outDir, `train-${stamp}.json`);
-  const mdFile = join(o.outDir, 'train-latest.md');
-  const md = resultsMarkdown(results);
-  writeFileSync(jsonFile, JSON.stringify(results, null, 2) + '\n');
-  writeFileSync(mdFile, md);
-  say(`\n${'='.repeat(100)}\n${md}`);
-  say(`results: ${relOrAbs(jsonFile)}, ${relOrAbs(mdFile)}`);
+  saveResults(o.outDir, 'train', date, results, resultsMarkdown(results), say);
   say(`\n>>> ${targetLine(results.target)}`);
   const failed = workloads.flatMap((w) => w.checks).filter((c) => !c.pass);
   if (failed.length) say(`>>> ${failed.length} agreement check(s) FAILED: ${failed.map((c) => c.engine).join(', ')}`);
