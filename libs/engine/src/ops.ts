@@ -66,6 +66,14 @@ export interface Ops<T> {
   matmul(a: T, b: T): T;
   /** Batched a [..., m, k] @ b[..., n, k]^T (scores = q k^T without a transpose op). */
   matmulTransposeB(a: T, b: T): T;
+  /**
+   * Causal attention, softmax(q kᵀ · scale + bias) v, for q [..., T, Dh], k and v
+   * [..., T, Dh] (same leading dims as q) and an additive bias [T, T] that is -Infinity
+   * wherever key j > query i (it may mask more, e.g. a sliding window): [..., T, Dh].
+   * Engines may skip blocks above the diagonal, which that bias masks entirely; the
+   * result is the same as the composition of the ops above.
+   */
+  causalAttention(q: T, k: T, v: T, bias: T, scale: number): T;
   /** Rows of table [V, D] for ids [B, T] (i32): [B, T, D]. */
   embedding(table: T, ids: T): T;
 

@@ -358,6 +358,27 @@ describe('attention', () => {
     for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) data[i * t + j] = -1e9;
     return { shape: [t, t], data };
   };
+  /** The models' bias: -Infinity above the diagonal and, with a window w, where i - j >= w. */
+  const causalInf = (t: number, window = Infinity): HostArray => {
+    const data = new Float32Array(t * t);
+    for (let i = 0; i < t; i++) for (let j = 0; j < t; j++) if (j > i || i - j >= window) data[i * t + j] = -Infinity;
+    return { shape: [t, t], data };
+  };
+  const qkv = (b: number, h: number, t: number) => ({ q: f32([b, h, t, 4]), k: f32([b, h, t, 4]), v: f32([b, h, t, 4]) });
+
+  // The tracer splits the rows at floor(T / 2) and skips the masked upper-right block:
+  // odd and even T, T = 1 (an empty top block) and 2, one session for all of them.
+  test('causalAttention equals softmax(q kᵀ s + bias) v for every T', () =>
+    check('causalAttention', {
+      inputs: { ...qkv(2, 3, 6), bias: causalInf(6) },
+      fn(o) { o.output('y', o.causalAttention(o.input('q'), o.input('k'), o.input('v'), o.input('bias'), 0.5)); },
+    }, { ...qkv(1, 2, 1), bias: causalInf(1) }, { ...qkv(2, 1, 2), bias: causalInf(2) }, { ...qkv(1, 3, 9), bias: causalInf(9) }));
+
+  test('causalAttention with a sliding-window bias and rank-3 inputs', () =>
+    check('causalAttention-window', {
+      inputs: { q: f32([3, 7, 4]), k: f32([3, 7, 4]), v: f32([3, 7, 4]), bias: causalInf(7, 3) },
+      fn(o) { o.output('y', o.causalAttention(o.input('q'), o.input('k'), o.input('v'), o.input('bias'), 0.25)); },
+    }, { q: f32([1, 8, 4]), k: f32([1, 8, 4]), v: f32([1, 8, 4]), bias: causalInf(8, 2) }));
   const D = 16, H = 4, HKV = 2, DH = D / H;
   const params = {
     wq: f32([D, H * DH], 0.4), bq: f32([H * DH]),

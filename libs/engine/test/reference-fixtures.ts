@@ -195,6 +195,17 @@ export const OP_CASES: OpCase[] = [
     expected: { shape: [2, 1, 2], data: [11, 17, 4, 6] },
   },
   {
+    // row 0 sees key 0 only: v0 = 4. Row 1: scores 0.5 * 1 * [0, ln 9] = [0, ln 3], so
+    // probs [1/4, 3/4] and 4/4 + 3 * 8/4 = 7.
+    name: 'causalAttention T=2, Dh=1, scale 0.5',
+    inputs: {
+      q: f32([1, 2, 1], [5, 1]), k: f32([1, 2, 1], [0, Math.log(9)]), v: f32([1, 2, 1], [4, 8]),
+      bias: f32([2, 2], [0, -Infinity, 0, 0]),
+    },
+    build: (ops, v) => ops.causalAttention(v('q'), v('k'), v('v'), v('bias'), 0.5),
+    expected: { shape: [1, 2, 1], data: [4, 7] },
+  },
+  {
     name: 'embedding [3,2] table, [2,2] ids',
     inputs: { ids: i32([2, 2], [2, 0, 1, 1]) },
     params: { table: f32([3, 2], [0, 0.5, 1, 1.5, 2, 2.5]) },

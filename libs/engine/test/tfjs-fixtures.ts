@@ -130,6 +130,16 @@ export const RANDOM_OP_CASES: Record<string, (rng: Rng) => RandomCase> = {
     const inputs = Object.fromEntries(Array.from({ length: n }, (_, i) => [`x${i}`, randomF32(rng, [...lead, rng.int(1, 4)])]));
     return program('concatLast', inputs, {}, (ops, v) => ops.concatLast(Object.keys(inputs).map(v)));
   },
+  causalAttention: (rng) => {
+    const [t, dh] = [rng.int(1, 12), rng.int(1, 8)];
+    const lead = randShape(rng, rng.int(1, 2));
+    const bias = new Float32Array(t * t);
+    for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) bias[i * t + j] = -Infinity;
+    const [q, k, v] = [0, 1, 2].map(() => randomF32(rng, [...lead, t, dh]));
+    return program('causalAttention', { q, k, v, bias: { shape: [t, t], data: bias } }, {}, (ops, get) =>
+      ops.causalAttention(get('q'), get('k'), get('v'), get('bias'), 1 / Math.sqrt(dh)),
+    );
+  },
   repeatHeads: (rng) => {
     const n = rng.int(1, 3);
     return program('repeatHeads', { x: randomF32(rng, randShape(rng, 4)) }, {}, (ops, v) => ops.repeatHeads(v('x'), n));

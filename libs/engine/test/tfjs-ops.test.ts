@@ -153,6 +153,7 @@ describe('tf autograd through tfjsOps', () => {
       ['gelu/silu/relu', (t) => ops.relu(ops.silu(ops.add(ops.gelu(t, 'tanh'), ops.gelu(t, 'erf'))))],
       ['norms/softmax', (t) => ops.add(ops.softmax(ops.layerNorm(t, w, w, 1e-5)), ops.logSoftmax(ops.rmsNorm(t, w, 1e-6, true)))],
       ['linear/matmul', (t) => ops.matmulTransposeB(ops.matmul(ops.linear(t, square, w), square), t)],
+      ['causalAttention', (t) => ops.causalAttention(t, ops.scale(t, 0.5), t, tf.linalg.bandPart(tf.ones([3, 3]), -1, 0).sub(1).mul(1e9), 0.5)],
       ['shapes', (t) => ops.repeatHeads(ops.transpose(ops.reshapeTail(ops.concatLast([ops.sliceLast(t, 0, 2), ops.sliceLast(t, 2, 4)]), 2, [2, 2]), [0, 2, 1, 3]), 2)],
       ['embedding (grad w.r.t. the table is via x here)', (t) => ops.add(ops.embedding(table, ids), t)],
     ];

@@ -325,9 +325,30 @@ export class OnnxTracer implements Ops<Sym> {
     const [k, n] = w.shape;
     const kx = x.shape[x.shape.length - 1];
     if (kx !== null && k !== null && kx !== k) throw new Error(`linear: inner dims differ: [${x.shape}] @ [${w.shape}] ('${x.name}', '${w.name}')`);
+    if (b && x.shape.length >= 2) return this.gemmWithBias(x, w, b);
     // MatMul of [..., in] by a 2D weight keeps the leading dims (also for a rank-1 x).
     const y = this.node('MatMul', [x, w], {}, 'f32', [...x.shape.slice(0, -1), n]);
     return b ? this.add(y, b) : y;
+  }
+
+  /**
+   * x [..., in] @ w [in, out] + b [out] as one Gemm on x viewed as [rows, in]: the bias is
+   * added inside the GEMM (MLAS starts from C = b, beta 1) instead of in a separate pass
+   * over the output. ORT fuses MatMul + Add into Gemm only when it can see rank 2 with
+   * static shapes, which our dynamic [B, T, in] values never are. Same sums as MatMul then
+   * Add: each output is fl(dot + b).
+   */
+  private gemmWithBias(x: Sym, w: Sym, b: Sym): Sym {
+    const [k, n] = w.shape;
+    const lead = x.shape.slice(0, -1);
+    const rows: Dim = lead.every((d): d is number => d !== null) ? product(lead) : null;
+    const x2 = x.shape.length === 2 ? x : this.node('Reshape', [x, this.constI64([-1, k ?? -1])], {}, 'f32', [rows, k]);
+    const y2 = this.node('Gemm', [x2, w, b], {}, 'f32', [rows, n]);
+    if (x.shape.length === 2) return y2;
+    // Back to [..., out]: the leading dims of x at run time, then `out`.
+    const leadDims = this.node('Shape', [x], { end: { kind: 'int', value: -1 } }, 'i64', [lead.length]);
+    const target = this.node('Concat', [leadDims, this.constI64([n ?? -1])], { axis: { kind: 'int', value: 0 } }, 'i64', [lead.length + 1]);
+    return this.node('Reshape', [y2, target], {}, 'f32', [...lead, n]);
   }
 
   matmul(a: Sym, b: Sym): Sym {
@@ -343,6 +364,35 @@ export class OnnxTracer implements Ops<Sym> {
     const perm = [...Array(r - 2).keys(), r - 1, r - 2];
     const bt = this.transpose(b, perm);
     return this.node('MatMul', [a, bt], {}, 'f32', matmulShape('matmulTransposeB', a.shape, bt.shape));
+  }
+
+  causalAttention(q: Sym, k: Sym, v: Sym, bias: Sym, scale: number): Sym {
+    this.requireF32('causalAttention', q, k, v, bias);
+    this.requireRank('causalAttention', q, 2);
+    if (bias.shape.length !== 2) throw new Error(`causalAttention: bias '${bias.name}' must be [T, T], has rank ${bias.shape.length}`);
+    const axis = q.shape.length - 2;
+    // Two row blocks split at h = floor(T / 2), computed at run time. Queries i < h see only
+    // keys j < h (the bias masks every j > i), so the top block multiplies [h, Dh] by
+    // [h, Dh]ᵀ instead of [T, Dh]ᵀ; the bottom block is the full product for the rest.
+    // That skips the masked upper-right quarter of the scores: a quarter of the score
+    // GEMMs, and half the masked entries, whose exp() underflows through denormals and
+    // makes them twice as slow as the rest in ORT's Softmax. Same math: exp(-inf) = 0
+    // terms drop out of each row's sum.
+    const seqLen = this.node('Shape', [q], { start: { kind: 'int', value: axis }, end: { kind: 'int', value: axis + 1 } }, 'i64', [1]);
+    const half = this.node('Div', [seqLen, this.constI64([2])], {}, 'i64', [1]);
+    const zero = this.constI64([0]);
+    const end = this.constI64([Number.MAX_SAFE_INTEGER]);
+    const rows = (x: Sym, from: Sym | string, to: Sym | string) => this.node('Slice', [x, from, to, this.constI64([axis])], {}, 'f32', [...x.shape.slice(0, axis), null, x.shape[axis + 1]]);
+    const block = (qb: Sym, kb: Sym, vb: Sym, bb: Sym) => {
+      const scores = this.add(this.matmulTransposeB(this.scale(qb, scale), kb), bb);
+      return this.matmul(this.softmax(scores), vb);
+    };
+    const halfSq = this.node('Concat', [half, half], { axis: { kind: 'int', value: 0 } }, 'i64', [2]);
+    const biasTop = this.node('Slice', [bias, this.constI64([0, 0]), halfSq, this.constI64([0, 1])], {}, 'f32', [null, null]);
+    const biasBottom = this.node('Slice', [bias, half, end, zero], {}, 'f32', [null, bias.shape[1]]);
+    const top = block(rows(q, zero, half), rows(k, zero, half), rows(v, zero, half), biasTop);
+    const bottom = block(rows(q, half, end), k, v, biasBottom);
+    return this.node('Concat', [top, bottom], { axis: { kind: 'int', value: axis } }, 'f32', [...q.shape.slice(0, axis), q.shape[axis], v.shape[v.shape.length - 1]]);
   }
 
   embedding(table: Sym, ids: Sym): Sym {

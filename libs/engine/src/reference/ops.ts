@@ -304,6 +304,11 @@ export class ReferenceOps implements Ops<RefTensor> {
     return matmulCore('matmulTransposeB', a, b, true);
   }
 
+  causalAttention(q: RefTensor, k: RefTensor, v: RefTensor, bias: RefTensor, scale: number): RefTensor {
+    // The definition, op by op: this engine is the oracle the fast paths are checked against.
+    return this.matmul(this.softmax(this.add(this.matmulTransposeB(this.scale(q, scale), k), bias)), v);
+  }
+
   embedding(table: RefTensor, ids: RefTensor): RefTensor {
     requireFloat('embedding', table);
     if (table.rank !== 2) throw new Error(`embedding: table must be [V, D], got ${fmtShape(table.shape)}`);

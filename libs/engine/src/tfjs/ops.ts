@@ -217,6 +217,12 @@ export function tfjsOps(tf: Tf, source: TfjsOpsSource = {}): Ops<Tensor> {
     matmulTransposeB(a, b) {
       return batchedMatMul('matmulTransposeB', a, b, true);
     },
+    causalAttention(q, k, v, bias, scale) {
+      // The composition: on tfjs, skipping masked blocks would cost more in slices and
+      // concats than it saves.
+      const scores = tf.add(batchedMatMul('causalAttention', tf.mul(q, tf.scalar(scale)), k, true), bias);
+      return batchedMatMul('causalAttention', tf.softmax(scores), v, false);
+    },
     embedding(table, ids) {
       requireFloat('embedding', table);
       if (table.rank !== 2) throw new Error(`embedding: table must be [V, D], got ${fmtShape(table.shape)}`);

@@ -19,9 +19,7 @@ export function mergeHeads<T>(ops: Ops<T>, x: T, heads: number, headDim: number)
 export function attention<T>(ops: Ops<T>, q: T, k: T, v: T, bias: T, headDim: number, groups: number): T {
   const kk = groups > 1 ? ops.repeatHeads(k, groups) : k;
   const vv = groups > 1 ? ops.repeatHeads(v, groups) : v;
-  // Scaling q before the product costs T*Dh multiplies instead of T*T.
-  const scores = ops.add(ops.matmulTransposeB(ops.scale(q, 1 / Math.sqrt(headDim)), kk), bias);
-  return ops.matmul(ops.softmax(scores), vv);
+  return ops.causalAttention(q, kk, vv, bias, 1 / Math.sqrt(headDim));
 }
 
 /**
