@@ -2,7 +2,7 @@
 // service and two real activation services (tiny GPT-2 fixture, so it stays fast).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, copyFileSync, mkdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, copyFileSync, mkdirSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyModelsDir, valCorpus } from '@tuned-lens/fixtures';
@@ -11,6 +11,7 @@ import { Registry } from '@tuned-lens/metrics';
 import { trainingV1 } from '@tuned-lens/proto';
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens } from '@tuned-lens/lens';
 import { ActivationClient } from '@tuned-lens/clients';
+import { openCheckpoint } from '@tuned-lens/models';
 import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
 import { startActivationServer } from '@tuned-lens/activation-service';
 import { startLensTrainingServer, type LensTrainingServer } from '../src/index';
@@ -147,4 +148,51 @@ test('bad jobs fail with messages a person can act on', async () => {
   assert.equal(other.state, trainingV1.JobState.JOB_STATE_FAILED);
   assert.match(other.message, /3 layers of width 32, but .* has 3 of width 64: it is a lens for another model/);
   client.close();
+});
+
+test('a loss that turns non-finite fails the job naming the layer and keeps the last good checkpoint', async () => {
+  // An absurd learning rate (lr_scale only has to be positive). warmup_steps 1 makes step
+  // 1's update zero, so checkpoint 1 holds the starting lens; step 2's update sends the
+  // weights to +-inf; step 3's loss is NaN and the job stops before updating with it.
+  const server = await trainingServer();
+  const final = await runJob(server, baseConfig('lens-diverged', { lrScale: 1e300, warmupSteps: 1, checkpointFreq: 1 }));
+  assert.equal(final.state, trainingV1.JobState.JOB_STATE_FAILED, final.message);
+  assert.match(final.message, /^training stopped at step 3 of 6: the loss of layer \d+ is (NaN|-?Infinity): stopping before a bad update\. .*lr_scale/);
+  assert.match(final.message, /Checkpoint step 2 holds the lens that produced this loss .* the last checkpoint \(step 2\) is kept in .*lens-diverged\/checkpoints$/);
+  assert.equal(final.step, 2);
+  const dir = join(work, 'lens-diverged', 'checkpoints');
+  assert.deepEqual(readdirSync(dir).sort(), ['step-000001.safetensors', 'step-000002.safetensors']);
+  const good = openCheckpoint(join(dir, 'step-000001.safetensors'));
+  for (let l = 0; l < 3; l++) assert.ok(good.getF32(`lens.${l}.weight`).every(Number.isFinite), `checkpoint 1, layer ${l}: finite`);
+  assert.ok(!existsSync(join(work, 'lens-diverged', 'params.pt')), 'no lens is written');
+  // The service is unharmed: it lists the job and runs the next one.
+  const client = createClient(trainingV1.LensTrainingServiceClient, server.address);
+  const { jobs } = await unary(client, client.listJobs, {});
+  client.close();
+  assert.ok(jobs.some((j) => j.state === trainingV1.JobState.JOB_STATE_FAILED && /layer \d+/.test(j.message)));
+  const next = await runJob(server, baseConfig('lens-after-diverged', { numSteps: 1 }));
+  assert.equal(next.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, next.message);
+});
+
+test('cancelling a running job stops its trainer thread and keeps its checkpoint', async () => {
+  const server = await trainingServer();
+  const client = createClient(trainingV1.LensTrainingServiceClient, server.address);
+  let cancelled = false;
+  const final = await runJob(server, baseConfig('lens-cancelled', { numSteps: 200, checkpointFreq: 1 }), async (s) => {
+    if (!cancelled && s.checkpointStep >= 1) {
+      cancelled = true;
+      const { status: st } = await unary(client, client.cancelJob, { jobId: s.jobId });
+      assert.equal(st!.jobId, s.jobId);
+    }
+  });
+  client.close();
+  assert.ok(cancelled);
+  assert.equal(final.state, trainingV1.JobState.JOB_STATE_CANCELLED, final.message);
+  assert.match(final.message, /^cancelled at step \d+; the last checkpoint \(step \d+\) is kept/);
+  assert.ok(final.step < 200, `stopped at step ${final.step}`);
+  assert.ok(readdirSync(join(work, 'lens-cancelled', 'checkpoints')).length > 0);
+  assert.ok(!existsSync(join(work, 'lens-cancelled', 'params.pt')));
+  // The thread is gone: the next job starts at once (one job at a time on this server).
+  const next = await runJob(server, baseConfig('lens-after-cancel', { numSteps: 1 }));
+  assert.equal(next.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, next.message);
 });
