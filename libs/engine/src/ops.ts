@@ -68,8 +68,9 @@ export interface Ops<T> {
   matmulTransposeB(a: T, b: T): T;
   /**
    * Causal attention, softmax(q kᵀ · scale + bias) v, for q [..., T, Dh], k and v
-   * [..., T, Dh] (same leading dims as q) and an additive bias [T, T] that is -Infinity
-   * wherever key j > query i (it may mask more, e.g. a sliding window): [..., T, Dh].
+   * [..., T, Dh] (same leading dims as q) and an additive bias [..., T, T] (broadcast
+   * against the scores, e.g. [T, T] or per head [H, T, T]) that is -Infinity wherever
+   * key j > query i (it may mask more, e.g. a sliding window): [..., T, Dh].
    * Engines may skip blocks above the diagonal, which that bias masks entirely; the
    * result is the same as the composition of the ops above.
    */

@@ -374,6 +374,19 @@ describe('attention', () => {
       fn(o) { o.output('y', o.causalAttention(o.input('q'), o.input('k'), o.input('v'), o.input('bias'), 0.5)); },
     }, { ...qkv(1, 2, 1), bias: causalInf(1) }, { ...qkv(2, 1, 2), bias: causalInf(2) }, { ...qkv(1, 3, 9), bias: causalInf(9) }));
 
+  test('causalAttention with a per-head bias [H, T, T] (ALiBi-like slopes on the causal mask)', () => {
+    const perHead = (h: number, t: number): HostArray => {
+      const mask = causalInf(t).data as Float32Array;
+      const data = new Float32Array(h * t * t);
+      for (let i = 0; i < h; i++) for (let j = 0; j < t * t; j++) data[i * t * t + j] = mask[j] - (i + 1) * 0.25 * ((j / t) | 0) + 0.25 * (j % t);
+      return { shape: [h, t, t], data };
+    };
+    return check('causalAttention-per-head', {
+      inputs: { ...qkv(2, 3, 5), bias: perHead(3, 5) },
+      fn(o) { o.output('y', o.causalAttention(o.input('q'), o.input('k'), o.input('v'), o.input('bias'), 0.5)); },
+    }, { ...qkv(1, 3, 8), bias: perHead(3, 8) });
+  });
+
   test('causalAttention with a sliding-window bias and rank-3 inputs', () =>
     check('causalAttention-window', {
       inputs: { q: f32([3, 7, 4]), k: f32([3, 7, 4]), v: f32([3, 7, 4]), bias: causalInf(7, 3) },
