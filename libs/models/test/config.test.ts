@@ -181,7 +181,7 @@ describe('errors', () => {
   test('unknown model_type: unsupported, listing the supported ones (or the list passed in)', () => {
     assertConfigError(() => parseModelConfig({ model_type: 'bert' }), 'unsupported', 'model_type', /model_type "bert" is not supported \(supported: gpt2, gpt_neox, llama, mistral, qwen2, gemma\)/);
     assertConfigError(() => parseModelConfig(llamaJson(), { supportedModelTypes: ['gpt2'] }), 'unsupported', 'model_type', /model_type "llama" is not supported \(supported: gpt2\)/);
-    assertConfigError(() => parseModelConfig({ model_type: 'phi' }, { supportedModelTypes: ['phi'] }), 'unsupported', 'model_type', /"phi" has no config parser/);
+    assertConfigError(() => parseModelConfig({ model_type: 'mamba' }, { supportedModelTypes: ['mamba'] }), 'unsupported', 'model_type', /"mamba" has no config parser/);
     assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma']);
   });
 

@@ -6,8 +6,11 @@ import type { Architecture, ArchConfig } from './common/types';
 import { gpt2 } from './gpt2';
 import { gptNeox } from './gpt_neox';
 import { llama } from './llama';
+import { gemma } from './gemma';
 
-const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama];
+// Method parameters are checked bivariantly, so families with a wider config (an ArchConfig
+// extension filled in by archConfigFrom) sit in the same list.
+const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma];
 
 export const architectures: ReadonlyMap<string, Architecture<ArchConfig>> = new Map(
   all.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)),

@@ -8,9 +8,9 @@ import type { ConfigFields } from './fields.js';
 import { parseRopeScaling } from './rope.js';
 import type { BaseModelConfig, GemmaConfig, Gpt2Config, GptNeoxConfig, LlamaConfig, ModelType } from './types.js';
 
-type Common = Omit<BaseModelConfig, 'modelType' | 'raw' | 'bosTokenId' | 'eosTokenId' | 'torchDtype'>;
+export type Common = Omit<BaseModelConfig, 'modelType' | 'raw' | 'bosTokenId' | 'eosTokenId' | 'torchDtype'>;
 
-function base<T extends ModelType>(f: ConfigFields, modelType: T, c: Common): BaseModelConfig & { modelType: T } {
+export function base<T extends ModelType>(f: ConfigFields, modelType: T, c: Common): BaseModelConfig & { modelType: T } {
   return {
     modelType,
     ...c,
@@ -22,7 +22,7 @@ function base<T extends ModelType>(f: ConfigFields, modelType: T, c: Common): Ba
 }
 
 /** dModel / numHeads, which must divide exactly (the fields are named for the message). */
-function splitHeads(f: ConfigFields, dField: string, dModel: number, hField: string, numHeads: number): number {
+export function splitHeads(f: ConfigFields, dField: string, dModel: number, hField: string, numHeads: number): number {
   if (dModel % numHeads !== 0) {
     throw f.invalid(hField, `${dField} ${dModel} is not divisible by ${hField} ${numHeads}`);
   }

@@ -56,7 +56,10 @@ export function archConfigFrom(c: ModelConfig, file = 'config.json'): ArchConfig
     case 'qwen2':
       if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope_scaling ${c.rope.scaling.type} is not supported yet`);
       return { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta, slidingWindow: c.slidingWindow ?? undefined };
+    case 'gemma':
+      if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope_scaling ${c.rope.scaling.type} is not supported for gemma`);
+      return { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta };
     default:
-      throw new UnsupportedModelError(`${file}: model_type "${c.modelType}" parses but has no implementation yet`);
+      throw new UnsupportedModelError(`${file}: model_type "${(c as ModelConfig).modelType}" parses but has no implementation yet`);
   }
 }

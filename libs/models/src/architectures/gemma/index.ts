@@ -1,0 +1,87 @@
+/**
+ * Gemma 1 (HF `GemmaForCausalLM`): the Llama layout with three differences that change
+ * the math: token embeddings multiplied by sqrt(hidden_size) rounded to the model dtype,
+ * RMSNorm weights applied as (1 + w), and a GeGLU MLP (gelu_pytorch_tanh gate). head_dim
+ * is its own field (it need not be hidden_size / heads); the LM head is tied.
+ */
+import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
+import type { ArchConfig, Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
+import { ParamReader, transpose } from '../common/params';
+import { applyRotary, attention, mergeHeads, splitHeads } from '../common/blocks';
+import { activate } from '../common/activation';
+import { causalBias, ropeTables } from '../common/runtimeInputs';
+
+export const gemma: Architecture<ArchConfig> = {
+  modelTypes: ['gemma'],
+
+  dims: (c) => c,
+
+  loadParams(weights: WeightSource, c: ArchConfig): Map<string, HostArray> {
+    const D = c.dModel, I = c.intermediateSize, H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim;
+    const r = new ParamReader(weights, `hidden_size ${D}, heads ${H}, kv heads ${Hkv}, head_dim ${Dh}, intermediate_size ${I}, vocab ${c.vocabSize}`);
+    // Checkpoints saved from GemmaModel (not ...ForCausalLM) have no "model." prefix.
+    const p = weights.has('model.embed_tokens.weight') ? 'model.' : '';
+    r.take('embed', `${p}embed_tokens.weight`, [c.vocabSize, D]);
+    for (let i = 0; i < c.numLayers; i++) {
+      const h = `${p}layers.${i}.`;
+      // Norm weights stay as stored (w); rmsNorm(..., plusOne) applies 1 + w.
+      r.take(`l${i}.ln1`, `${h}input_layernorm.weight`, [D]);
+      r.take(`l${i}.ln2`, `${h}post_attention_layernorm.weight`, [D]);
+      r.takeLinear(`l${i}.q.w`, `${h}self_attn.q_proj.weight`, D, H * Dh);
+      r.takeLinear(`l${i}.k.w`, `${h}self_attn.k_proj.weight`, D, Hkv * Dh);
+      r.takeLinear(`l${i}.v.w`, `${h}self_attn.v_proj.weight`, D, Hkv * Dh);
+      r.takeLinear(`l${i}.o.w`, `${h}self_attn.o_proj.weight`, H * Dh, D);
+      if (c.qkvBias) {
+        r.take(`l${i}.q.b`, `${h}self_attn.q_proj.bias`, [H * Dh]);
+        r.take(`l${i}.k.b`, `${h}self_attn.k_proj.bias`, [Hkv * Dh]);
+        r.take(`l${i}.v.b`, `${h}self_attn.v_proj.bias`, [Hkv * Dh]);
+      }
+      if (c.outputBias) r.take(`l${i}.o.b`, `${h}self_attn.o_proj.bias`, [D]);
+      r.takeLinear(`l${i}.gate.w`, `${h}mlp.gate_proj.weight`, D, I);
+      r.takeLinear(`l${i}.up.w`, `${h}mlp.up_proj.weight`, D, I);
+      r.takeLinear(`l${i}.down.w`, `${h}mlp.down_proj.weight`, I, D);
+    }
+    r.take('norm', `${p}norm.weight`, [D]);
+    if (!c.tieWordEmbeddings && r.has('lm_head.weight')) r.takeLinear('lm_head', 'lm_head.weight', D, c.vocabSize);
+    else if (!c.tieWordEmbeddings) throw new Error(`${weights.describe()}: lm_head.weight is missing and tie_word_embeddings is false`);
+    else r.set('lm_head', { shape: [D, c.vocabSize], data: transpose(r.params.get('embed')!.data as Float32Array, c.vocabSize, D) });
+    return r.params;
+  },
+
+  runtimeInputs(c: ArchConfig, _batch: number, seq: number): RuntimeInputs {
+    const { cos, sin } = ropeTables(seq, c.rotaryDim, c.rotaryBase);
+    return { causal_bias: causalBias(seq), rope_cos: cos, rope_sin: sin };
+  },
+
+  forward<T>(ops: Ops<T>, c: ArchConfig, opts: ForwardOptions): void {
+    const H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim, L = c.numLayers;
+    const bias = ops.input('causal_bias'), cos = ops.input('rope_cos'), sin = ops.input('rope_sin');
+    const optional = (name: string, present: boolean) => (present ? ops.param(name) : null);
+    const norm = (x: T, w: T) => ops.rmsNorm(x, w, c.normEps, true);
+    // HF multiplies by a tensor of the hidden dtype: sqrt(d) rounded to f32, not the exact root.
+    let h = ops.scale(ops.embedding(ops.param('embed'), ops.input('input_ids')), Math.fround(Math.sqrt(c.dModel)));
+    ops.output('hidden_states.0', h);
+    for (let i = 0; i < L; i++) {
+      const P = (n: string) => ops.param(`l${i}.${n}`);
+      const x = norm(h, P('ln1'));
+      const q = applyRotary(ops, splitHeads(ops, ops.linear(x, P('q.w'), optional(`l${i}.q.b`, c.qkvBias)), H, Dh), cos, sin, c.rotaryDim, Dh);
+      const k = applyRotary(ops, splitHeads(ops, ops.linear(x, P('k.w'), optional(`l${i}.k.b`, c.qkvBias)), Hkv, Dh), cos, sin, c.rotaryDim, Dh);
+      const v = splitHeads(ops, ops.linear(x, P('v.w'), optional(`l${i}.v.b`, c.qkvBias)), Hkv, Dh);
+      // [B, H, T, Dh] -> [B, T, H*Dh]; H*Dh need not equal dModel (o_proj maps back).
+      const a = mergeHeads(ops, attention(ops, q, k, v, bias, Dh, H / Hkv), H, Dh);
+      h = ops.add(h, ops.linear(a, P('o.w'), optional(`l${i}.o.b`, c.outputBias)));
+      const m = norm(h, P('ln2'));
+      const gate = activate(ops, ops.linear(m, P('gate.w'), null), c.activation);
+      h = ops.add(h, ops.linear(ops.mul(gate, ops.linear(m, P('up.w'), null)), P('down.w'), null));
+      if (i < L - 1) ops.output(`hidden_states.${i + 1}`, h);
+    }
+    ops.output(`residual.${L}`, h);
+    const normed = norm(h, ops.param('norm'));
+    ops.output(`hidden_states.${L}`, normed);
+    if (opts.logits) ops.output('logits', ops.linear(normed, ops.param('lm_head'), null));
+  },
+
+  unembedding: (c): UnembeddingSpec => ({
+    norm: 'rms_norm_plus_one', eps: c.normEps, normWeight: 'norm', normBias: null, lmHead: 'lm_head', lmHeadBias: null,
+  }),
+};
