@@ -33,6 +33,27 @@ export class ParamReader {
     this.take(as, name, [inDim, outDim]);
   }
 
+  /**
+   * A [in, out] weight whose columns are `names.length` equal blocks (GPT-2's fused
+   * c_attn = q | k | v), stored as one [in, out / n] param per block under prefix + name.
+   */
+  takeInOutColumns(prefix: string, names: string[], name: string, inDim: number, outDim: number): void {
+    const src = this.check(name, [inDim, outDim]);
+    const width = outDim / names.length;
+    names.forEach((as, j) => {
+      const data = new Float32Array(inDim * width);
+      for (let r = 0; r < inDim; r++) data.set(src.subarray(r * outDim + j * width, r * outDim + (j + 1) * width), r * width);
+      this.params.set(prefix + as, { shape: [inDim, width], data });
+    });
+  }
+
+  /** A vector [n] cut into `names.length` equal parts (the biases of a fused projection). */
+  takeColumns(prefix: string, names: string[], name: string, n: number): void {
+    const src = this.check(name, [n]);
+    const width = n / names.length;
+    names.forEach((as, j) => this.params.set(prefix + as, { shape: [width], data: src.slice(j * width, (j + 1) * width) }));
+  }
+
   /** A torch Linear weight stored [out, in], transposed to [in, out] (done once, at load). */
   takeLinear(as: string, name: string, inDim: number, outDim: number): void {
     const src = this.check(name, [outDim, inDim]);
