@@ -1,4 +1,4 @@
-// config.json parsing of the ported families (gemma): the
+// config.json parsing of the ported families (gemma, phi): the
 // fixture configs, HF defaults, the errors with the field they name, and the registry's
 // answer for a model_type it does not know.
 import { describe, test } from 'node:test';
@@ -27,12 +27,22 @@ describe('ported fixture configs', () => {
     assert.deepEqual([c.dModel, c.numHeads, c.numKvHeads, c.headDim, c.rope.rotaryDim, c.tieWordEmbeddings], [48, 4, 2, 16, 16, true]);
   });
 
+  test('phi: rotary dims int(head_dim * partial_rotary_factor), qk_layernorm, GQA', () => {
+    const a = loadModelConfig(join(tinyModelsDir, 'tiny-phi'));
+    assert.ok(a.modelType === 'phi');
+    assert.deepEqual([a.headDim, a.rope.rotaryDim, a.qkLayernorm, a.activation, a.tieWordEmbeddings], [8, 4, false, 'gelu_new', false]);
+    const b = loadModelConfig(join(tinyModelsDir, 'tiny-phi-qk-norm'));
+    assert.ok(b.modelType === 'phi');
+    assert.deepEqual([b.numKvHeads, b.rope.rotaryDim, b.rope.theta, b.qkLayernorm], [3, 6, 5000, true]);
+  });
+
 });
 
 describe('ported config errors', () => {
   test('a required field missing is named, per family', () => {
     const required: Record<string, string[]> = {
       'tiny-gemma': ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'vocab_size'],
+      'tiny-phi': ['hidden_size', 'intermediate_size', 'num_attention_heads', 'num_hidden_layers', 'vocab_size'],
     };
     for (const [model, fields] of Object.entries(required)) {
       for (const field of fields) {
@@ -43,10 +53,17 @@ describe('ported config errors', () => {
     }
   });
 
+  test('phi: a rotary width that is not even is refused', () => {
+    const phi = parseModelConfig({ ...json('tiny-phi'), partial_rotary_factor: 0.3 }); // int(8 * 0.3) = 2, as transformers
+    assert.ok(phi.modelType === 'phi' && phi.rope.rotaryDim === 2);
+    assertConfigError(() => parseModelConfig({ ...json('tiny-phi'), partial_rotary_factor: 0.375 }), 'invalid', 'partial_rotary_factor', /gives 3 rotary dims, which must be even/);
+    assertConfigError(() => parseModelConfig({ ...json('tiny-phi'), num_key_value_heads: 2 }), 'invalid', 'num_key_value_heads', /num_attention_heads 5 is not a multiple of num_key_value_heads 2/);
+  });
+
   test('an unknown model_type lists every supported family, in the parser and in the registry', () => {
-    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma';
+    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi';
     assertConfigError(() => parseModelConfig({ ...json('tiny-gemma'), model_type: 'falcon' }), 'unsupported', 'model_type', new RegExp(`model_type "falcon" is not supported \\(supported: ${all}\\)`));
-    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neox, llama, mistral, qwen2$/);
-    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2']);
+    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neox, llama, mistral, phi, qwen2$/);
+    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neox', 'llama', 'mistral', 'phi', 'qwen2']);
   });
 });

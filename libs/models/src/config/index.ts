@@ -10,6 +10,7 @@ export type {
   GptNeoxConfig,
   LlamaConfig,
   GemmaConfig,
+  PhiConfig,
   ModelConfig,
 } from './types.js';
 export { ConfigFields } from './fields.js';

@@ -4,13 +4,14 @@ import { basename, dirname, join } from 'node:path';
 import { ConfigError } from './errors.js';
 import { ConfigFields, describe } from './fields.js';
 import { parseGemma, parseGpt2, parseGptNeox, parseLlama } from './families.js';
+import { parsePhi } from './phi.js';
 import type { ModelConfig, ModelType } from './types.js';
 
 /**
  * Model types accepted by default. Adjust here (or pass `supportedModelTypes`) as the
  * architectures come and go; a type also needs a parser in {@link CONFIG_PARSERS}.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi'];
 
 /** The config.json readers by `model_type`. */
 export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => ModelConfig>> = {
@@ -20,6 +21,7 @@ export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => Mod
   mistral: (f) => parseLlama(f, 'mistral'),
   qwen2: (f) => parseLlama(f, 'qwen2'),
   gemma: parseGemma,
+  phi: parsePhi,
 };
 
 export interface ParseConfigOptions {

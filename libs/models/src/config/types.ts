@@ -6,7 +6,7 @@
  */
 
 /** `model_type` values with a config parser here. */
-export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma';
+export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma' | 'phi';
 
 /** Which normalisation the blocks use: LayerNorm (weight and bias) or RMSNorm (weight only). */
 export type NormType = 'layernorm' | 'rmsnorm';
@@ -113,4 +113,7 @@ export interface GemmaConfig extends BaseModelConfig {
 }
 
 /** A normalised model config; switch on `modelType` for the family fields. */
-export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig;
+export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig | PhiConfig;
+
+export type { PhiConfig } from './phi.js';
+import type { PhiConfig } from './phi.js';

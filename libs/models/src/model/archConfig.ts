@@ -4,6 +4,7 @@
  */
 import type { ModelConfig } from '../config/index.js';
 import type { ArchConfig } from '../architectures/common/types';
+import type { PhiArchConfig } from '../architectures/phi/config';
 
 const activations: Record<string, ArchConfig['activation']> = {
   gelu_new: 'gelu_tanh',
@@ -59,6 +60,11 @@ export function archConfigFrom(c: ModelConfig, file = 'config.json'): ArchConfig
     case 'gemma':
       if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope_scaling ${c.rope.scaling.type} is not supported for gemma`);
       return { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta };
+    case 'phi': {
+      if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope_scaling ${c.rope.scaling.type} is not supported for phi`);
+      const phi: PhiArchConfig = { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta, qkLayernorm: c.qkLayernorm };
+      return phi;
+    }
     default:
       throw new UnsupportedModelError(`${file}: model_type "${(c as ModelConfig).modelType}" parses but has no implementation yet`);
   }
