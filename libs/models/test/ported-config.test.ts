@@ -1,4 +1,4 @@
-// config.json parsing of the ported families (gemma, phi): the
+// config.json parsing of the ported families (gemma, phi, opt): the
 // fixture configs, HF defaults, the errors with the field they name, and the registry's
 // answer for a model_type it does not know.
 import { describe, test } from 'node:test';
@@ -36,6 +36,17 @@ describe('ported fixture configs', () => {
     assert.deepEqual([b.numKvHeads, b.rope.rotaryDim, b.rope.theta, b.qkLayernorm], [3, 6, 5000, true]);
   });
 
+  test('opt: pre-LN with final norm vs post-LN with projections and no final norm', () => {
+    const a = loadModelConfig(join(tinyModelsDir, 'tiny-opt'));
+    assert.ok(a.modelType === 'opt');
+    assert.deepEqual([a.doLayerNormBefore, a.finalLayerNorm, a.wordEmbedProjDim, a.intermediateSize, a.activation, a.qkvBias], [true, true, 48, 96, 'relu', true]);
+    const b = loadModelConfig(join(tinyModelsDir, 'tiny-opt-post-ln'));
+    assert.ok(b.modelType === 'opt');
+    assert.deepEqual([b.doLayerNormBefore, b.finalLayerNorm, b.wordEmbedProjDim, b.layerNormAffine, b.qkvBias, b.mlpBias], [false, false, 32, false, false, false]);
+    const c = parseModelConfig({ ...json('tiny-opt'), _remove_final_layer_norm: true });
+    assert.ok(c.modelType === 'opt' && !c.finalLayerNorm);
+  });
+
 });
 
 describe('ported config errors', () => {
@@ -43,6 +54,7 @@ describe('ported config errors', () => {
     const required: Record<string, string[]> = {
       'tiny-gemma': ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'vocab_size'],
       'tiny-phi': ['hidden_size', 'intermediate_size', 'num_attention_heads', 'num_hidden_layers', 'vocab_size'],
+      'tiny-opt': ['hidden_size', 'ffn_dim', 'num_attention_heads', 'num_hidden_layers', 'vocab_size'],
     };
     for (const [model, fields] of Object.entries(required)) {
       for (const field of fields) {
@@ -61,9 +73,9 @@ describe('ported config errors', () => {
   });
 
   test('an unknown model_type lists every supported family, in the parser and in the registry', () => {
-    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi';
+    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt';
     assertConfigError(() => parseModelConfig({ ...json('tiny-gemma'), model_type: 'falcon' }), 'unsupported', 'model_type', new RegExp(`model_type "falcon" is not supported \\(supported: ${all}\\)`));
-    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neox, llama, mistral, phi, qwen2$/);
-    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neox', 'llama', 'mistral', 'phi', 'qwen2']);
+    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neox, llama, mistral, opt, phi, qwen2$/);
+    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neox', 'llama', 'mistral', 'opt', 'phi', 'qwen2']);
   });
 });

@@ -8,10 +8,11 @@ import { gptNeox } from './gpt_neox';
 import { llama } from './llama';
 import { gemma } from './gemma';
 import { phi } from './phi';
+import { opt } from './opt';
 
 // Method parameters are checked bivariantly, so families with a wider config (an ArchConfig
 // extension filled in by archConfigFrom) sit in the same list.
-const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi];
+const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt];
 
 export const architectures: ReadonlyMap<string, Architecture<ArchConfig>> = new Map(
   all.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)),

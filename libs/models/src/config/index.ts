@@ -11,6 +11,7 @@ export type {
   LlamaConfig,
   GemmaConfig,
   PhiConfig,
+  OptConfig,
   ModelConfig,
 } from './types.js';
 export { ConfigFields } from './fields.js';

@@ -5,13 +5,14 @@ import { ConfigError } from './errors.js';
 import { ConfigFields, describe } from './fields.js';
 import { parseGemma, parseGpt2, parseGptNeox, parseLlama } from './families.js';
 import { parsePhi } from './phi.js';
+import { parseOpt } from './opt.js';
 import type { ModelConfig, ModelType } from './types.js';
 
 /**
  * Model types accepted by default. Adjust here (or pass `supportedModelTypes`) as the
  * architectures come and go; a type also needs a parser in {@link CONFIG_PARSERS}.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt'];
 
 /** The config.json readers by `model_type`. */
 export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => ModelConfig>> = {
@@ -22,6 +23,7 @@ export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => Mod
   qwen2: (f) => parseLlama(f, 'qwen2'),
   gemma: parseGemma,
   phi: parsePhi,
+  opt: parseOpt,
 };
 
 export interface ParseConfigOptions {

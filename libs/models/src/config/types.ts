@@ -6,7 +6,7 @@
  */
 
 /** `model_type` values with a config parser here. */
-export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma' | 'phi';
+export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma' | 'phi' | 'opt';
 
 /** Which normalisation the blocks use: LayerNorm (weight and bias) or RMSNorm (weight only). */
 export type NormType = 'layernorm' | 'rmsnorm';
@@ -113,7 +113,9 @@ export interface GemmaConfig extends BaseModelConfig {
 }
 
 /** A normalised model config; switch on `modelType` for the family fields. */
-export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig | PhiConfig;
+export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig | PhiConfig | OptConfig;
 
 export type { PhiConfig } from './phi.js';
+export type { OptConfig } from './opt.js';
 import type { PhiConfig } from './phi.js';
+import type { OptConfig } from './opt.js';

@@ -5,6 +5,7 @@
 import type { ModelConfig } from '../config/index.js';
 import type { ArchConfig } from '../architectures/common/types';
 import type { PhiArchConfig } from '../architectures/phi/config';
+import type { OptArchConfig } from '../architectures/opt/config';
 
 const activations: Record<string, ArchConfig['activation']> = {
   gelu_new: 'gelu_tanh',
@@ -64,6 +65,12 @@ export function archConfigFrom(c: ModelConfig, file = 'config.json'): ArchConfig
       if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope_scaling ${c.rope.scaling.type} is not supported for phi`);
       const phi: PhiArchConfig = { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta, qkLayernorm: c.qkLayernorm };
       return phi;
+    }
+    case 'opt': {
+      const opt: OptArchConfig = {
+        ...base, preLayerNorm: c.doLayerNormBefore, finalLayerNorm: c.finalLayerNorm, wordEmbedProjDim: c.wordEmbedProjDim, layerNormAffine: c.layerNormAffine,
+      };
+      return opt;
     }
     default:
       throw new UnsupportedModelError(`${file}: model_type "${(c as ModelConfig).modelType}" parses but has no implementation yet`);
