@@ -1,4 +1,4 @@
-// config.json parsing of the ported families (gemma, phi, opt): the
+// config.json parsing of the ported families (gemma, phi, opt, gpt_neo): the
 // fixture configs, HF defaults, the errors with the field they name, and the registry's
 // answer for a model_type it does not know.
 import { describe, test } from 'node:test';
@@ -47,6 +47,12 @@ describe('ported fixture configs', () => {
     assert.ok(c.modelType === 'opt' && !c.finalLayerNorm);
   });
 
+  test('gpt_neo: attention_types expanded per layer, window, intermediate null -> 4d', () => {
+    const c = loadModelConfig(join(tinyModelsDir, 'tiny-gpt-neo'));
+    assert.ok(c.modelType === 'gpt_neo');
+    assert.deepEqual([c.attentionLayers, c.windowSize, c.intermediateSize], [['global', 'local', 'global'], 5, 160]);
+  });
+
 });
 
 describe('ported config errors', () => {
@@ -55,6 +61,7 @@ describe('ported config errors', () => {
       'tiny-gemma': ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'vocab_size'],
       'tiny-phi': ['hidden_size', 'intermediate_size', 'num_attention_heads', 'num_hidden_layers', 'vocab_size'],
       'tiny-opt': ['hidden_size', 'ffn_dim', 'num_attention_heads', 'num_hidden_layers', 'vocab_size'],
+      'tiny-gpt-neo': ['hidden_size', 'num_heads', 'num_layers', 'vocab_size'],
     };
     for (const [model, fields] of Object.entries(required)) {
       for (const field of fields) {
@@ -72,10 +79,16 @@ describe('ported config errors', () => {
     assertConfigError(() => parseModelConfig({ ...json('tiny-phi'), num_key_value_heads: 2 }), 'invalid', 'num_key_value_heads', /num_attention_heads 5 is not a multiple of num_key_value_heads 2/);
   });
 
+  test('gpt_neo: attention_types must expand to num_layers and agree with attention_layers', () => {
+    assertConfigError(() => parseModelConfig({ ...json('tiny-gpt-neo'), num_layers: 4 }), 'invalid', 'attention_types', /expands to 3 layers but num_layers is 4/);
+    assertConfigError(() => parseModelConfig({ ...json('tiny-gpt-neo'), attention_layers: ['local', 'local', 'global'] }), 'invalid', 'attention_layers', /disagrees with attention_types/);
+    assertConfigError(() => parseModelConfig({ ...json('tiny-gpt-neo'), attention_types: [[['sparse'], 3]] }), 'invalid', 'attention_types', /must be a list of/);
+  });
+
   test('an unknown model_type lists every supported family, in the parser and in the registry', () => {
-    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt';
+    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo';
     assertConfigError(() => parseModelConfig({ ...json('tiny-gemma'), model_type: 'falcon' }), 'unsupported', 'model_type', new RegExp(`model_type "falcon" is not supported \\(supported: ${all}\\)`));
-    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neox, llama, mistral, opt, phi, qwen2$/);
-    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neox', 'llama', 'mistral', 'opt', 'phi', 'qwen2']);
+    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neo, gpt_neox, llama, mistral, opt, phi, qwen2$/);
+    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neo', 'gpt_neox', 'llama', 'mistral', 'opt', 'phi', 'qwen2']);
   });
 });

@@ -9,10 +9,11 @@ import { llama } from './llama';
 import { gemma } from './gemma';
 import { phi } from './phi';
 import { opt } from './opt';
+import { gptNeo } from './gpt_neo';
 
 // Method parameters are checked bivariantly, so families with a wider config (an ArchConfig
 // extension filled in by archConfigFrom) sit in the same list.
-const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt];
+const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt, gptNeo];
 
 export const architectures: ReadonlyMap<string, Architecture<ArchConfig>> = new Map(
   all.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)),

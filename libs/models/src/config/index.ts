@@ -12,6 +12,8 @@ export type {
   GemmaConfig,
   PhiConfig,
   OptConfig,
+  GptNeoConfig,
+  GptNeoAttentionKind,
   ModelConfig,
 } from './types.js';
 export { ConfigFields } from './fields.js';

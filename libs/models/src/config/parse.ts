@@ -6,13 +6,14 @@ import { ConfigFields, describe } from './fields.js';
 import { parseGemma, parseGpt2, parseGptNeox, parseLlama } from './families.js';
 import { parsePhi } from './phi.js';
 import { parseOpt } from './opt.js';
+import { parseGptNeo } from './gptNeo.js';
 import type { ModelConfig, ModelType } from './types.js';
 
 /**
  * Model types accepted by default. Adjust here (or pass `supportedModelTypes`) as the
  * architectures come and go; a type also needs a parser in {@link CONFIG_PARSERS}.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo'];
 
 /** The config.json readers by `model_type`. */
 export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => ModelConfig>> = {
@@ -24,6 +25,7 @@ export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => Mod
   gemma: parseGemma,
   phi: parsePhi,
   opt: parseOpt,
+  gpt_neo: parseGptNeo,
 };
 
 export interface ParseConfigOptions {

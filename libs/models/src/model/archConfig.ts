@@ -6,6 +6,7 @@ import type { ModelConfig } from '../config/index.js';
 import type { ArchConfig } from '../architectures/common/types';
 import type { PhiArchConfig } from '../architectures/phi/config';
 import type { OptArchConfig } from '../architectures/opt/config';
+import type { GptNeoArchConfig } from '../architectures/gpt_neo/config';
 
 const activations: Record<string, ArchConfig['activation']> = {
   gelu_new: 'gelu_tanh',
@@ -71,6 +72,10 @@ export function archConfigFrom(c: ModelConfig, file = 'config.json'): ArchConfig
         ...base, preLayerNorm: c.doLayerNormBefore, finalLayerNorm: c.finalLayerNorm, wordEmbedProjDim: c.wordEmbedProjDim, layerNormAffine: c.layerNormAffine,
       };
       return opt;
+    }
+    case 'gpt_neo': {
+      const neo: GptNeoArchConfig = { ...base, attentionLayers: c.attentionLayers, windowSize: c.windowSize };
+      return neo;
     }
     default:
       throw new UnsupportedModelError(`${file}: model_type "${(c as ModelConfig).modelType}" parses but has no implementation yet`);
