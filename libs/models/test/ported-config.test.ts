@@ -1,4 +1,4 @@
-// config.json parsing of the ported families (gemma, phi, opt, gpt_neo): the
+// config.json parsing of the ported families (gemma, phi, opt, gpt_neo, gptj): the
 // fixture configs, HF defaults, the errors with the field they name, and the registry's
 // answer for a model_type it does not know.
 import { describe, test } from 'node:test';
@@ -53,6 +53,16 @@ describe('ported fixture configs', () => {
     assert.deepEqual([c.attentionLayers, c.windowSize, c.intermediateSize], [['global', 'local', 'global'], 5, 160]);
   });
 
+  test('gptj: rotary_dim, n_inner null -> 4 n_embd, untied', () => {
+    const c = loadModelConfig(join(tinyModelsDir, 'tiny-gptj'));
+    assert.ok(c.modelType === 'gptj');
+    assert.deepEqual([c.rope.rotaryDim, c.headDim, c.intermediateSize, c.tieWordEmbeddings], [8, 12, 192, false]);
+    const j = json('tiny-gptj');
+    delete j.rotary_dim;
+    const d = parseModelConfig({ ...j, n_embd: 512, n_head: 4 });
+    assert.ok(d.modelType === 'gptj' && d.rope.rotaryDim === 64);
+  });
+
 });
 
 describe('ported config errors', () => {
@@ -62,6 +72,7 @@ describe('ported config errors', () => {
       'tiny-phi': ['hidden_size', 'intermediate_size', 'num_attention_heads', 'num_hidden_layers', 'vocab_size'],
       'tiny-opt': ['hidden_size', 'ffn_dim', 'num_attention_heads', 'num_hidden_layers', 'vocab_size'],
       'tiny-gpt-neo': ['hidden_size', 'num_heads', 'num_layers', 'vocab_size'],
+      'tiny-gptj': ['n_embd', 'n_head', 'n_layer', 'vocab_size'],
     };
     for (const [model, fields] of Object.entries(required)) {
       for (const field of fields) {
@@ -85,10 +96,15 @@ describe('ported config errors', () => {
     assertConfigError(() => parseModelConfig({ ...json('tiny-gpt-neo'), attention_types: [[['sparse'], 3]] }), 'invalid', 'attention_types', /must be a list of/);
   });
 
+  test('gptj: rotary_dim must be even and fit in a head; null is refused', () => {
+    assertConfigError(() => parseModelConfig({ ...json('tiny-gptj'), rotary_dim: 14 }), 'invalid', 'rotary_dim', /rotary_dim 14 must be even and at most the head size 12/);
+    assertConfigError(() => parseModelConfig({ ...json('tiny-gptj'), rotary_dim: null }), 'unsupported', 'rotary_dim', /rotary_dim null/);
+  });
+
   test('an unknown model_type lists every supported family, in the parser and in the registry', () => {
-    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo';
+    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj';
     assertConfigError(() => parseModelConfig({ ...json('tiny-gemma'), model_type: 'falcon' }), 'unsupported', 'model_type', new RegExp(`model_type "falcon" is not supported \\(supported: ${all}\\)`));
-    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neo, gpt_neox, llama, mistral, opt, phi, qwen2$/);
-    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neo', 'gpt_neox', 'llama', 'mistral', 'opt', 'phi', 'qwen2']);
+    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neo, gpt_neox, gptj, llama, mistral, opt, phi, qwen2$/);
+    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'opt', 'phi', 'qwen2']);
   });
 });

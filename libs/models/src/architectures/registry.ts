@@ -10,10 +10,11 @@ import { gemma } from './gemma';
 import { phi } from './phi';
 import { opt } from './opt';
 import { gptNeo } from './gpt_neo';
+import { gptj } from './gptj';
 
 // Method parameters are checked bivariantly, so families with a wider config (an ArchConfig
 // extension filled in by archConfigFrom) sit in the same list.
-const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt, gptNeo];
+const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt, gptNeo, gptj];
 
 export const architectures: ReadonlyMap<string, Architecture<ArchConfig>> = new Map(
   all.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)),

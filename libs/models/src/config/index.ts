@@ -14,6 +14,7 @@ export type {
   OptConfig,
   GptNeoConfig,
   GptNeoAttentionKind,
+  GptjConfig,
   ModelConfig,
 } from './types.js';
 export { ConfigFields } from './fields.js';

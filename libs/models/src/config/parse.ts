@@ -7,13 +7,14 @@ import { parseGemma, parseGpt2, parseGptNeox, parseLlama } from './families.js';
 import { parsePhi } from './phi.js';
 import { parseOpt } from './opt.js';
 import { parseGptNeo } from './gptNeo.js';
+import { parseGptj } from './gptj.js';
 import type { ModelConfig, ModelType } from './types.js';
 
 /**
  * Model types accepted by default. Adjust here (or pass `supportedModelTypes`) as the
  * architectures come and go; a type also needs a parser in {@link CONFIG_PARSERS}.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo', 'gptj'];
 
 /** The config.json readers by `model_type`. */
 export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => ModelConfig>> = {
@@ -26,6 +27,7 @@ export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => Mod
   phi: parsePhi,
   opt: parseOpt,
   gpt_neo: parseGptNeo,
+  gptj: parseGptj,
 };
 
 export interface ParseConfigOptions {

@@ -77,6 +77,8 @@ export function archConfigFrom(c: ModelConfig, file = 'config.json'): ArchConfig
       const neo: GptNeoArchConfig = { ...base, attentionLayers: c.attentionLayers, windowSize: c.windowSize };
       return neo;
     }
+    case 'gptj':
+      return { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta };
     default:
       throw new UnsupportedModelError(`${file}: model_type "${(c as ModelConfig).modelType}" parses but has no implementation yet`);
   }
