@@ -58,13 +58,17 @@ function serve(runner: ModelRunner): void {
   /** The pass in progress; `cancelled` once the service no longer wants its result. */
   let running: { id: number; cancelled: boolean } | undefined;
   let stopping = false;
+  let exiting = false;
 
   const runNext = async (): Promise<void> => {
     if (running) return;
     const job = waiting.shift();
     if (!job) {
       // 'stop' waits for the passes already asked for, then frees the engine.
-      if (stopping) void runner.dispose().finally(() => process.exit(0));
+      if (stopping && !exiting) {
+        exiting = true;
+        void runner.dispose().finally(() => process.exit(0));
+      }
       return;
     }
     const current = (running = { id: job.id, cancelled: false });
