@@ -1,4 +1,4 @@
-// config.json parsing of the ported families (gemma, phi, opt, gpt_neo, gptj): the
+// config.json parsing of the ported families (gemma, phi, opt, gpt_neo, gptj, bloom): the
 // fixture configs, HF defaults, the errors with the field they name, and the registry's
 // answer for a model_type it does not know.
 import { describe, test } from 'node:test';
@@ -63,6 +63,13 @@ describe('ported fixture configs', () => {
     assert.ok(d.modelType === 'gptj' && d.rope.rotaryDim === 64);
   });
 
+  test('bloom: n_embed wins over hidden_size (as in transformers), 4d MLP, post-LN residual flag', () => {
+    const c = loadModelConfig(join(tinyModelsDir, 'tiny-bloom-post-ln-residual'));
+    assert.ok(c.modelType === 'bloom');
+    assert.deepEqual([c.numHeads, c.headDim, c.intermediateSize, c.residualPostLayernorm, c.contextLength], [3, 16, 192, true, 2048]);
+    const d = parseModelConfig({ ...json('tiny-bloom'), n_embed: 96 });
+    assert.deepEqual([d.dModel, d.headDim], [96, 16]);
+  });
 });
 
 describe('ported config errors', () => {
@@ -73,6 +80,7 @@ describe('ported config errors', () => {
       'tiny-opt': ['hidden_size', 'ffn_dim', 'num_attention_heads', 'num_hidden_layers', 'vocab_size'],
       'tiny-gpt-neo': ['hidden_size', 'num_heads', 'num_layers', 'vocab_size'],
       'tiny-gptj': ['n_embd', 'n_head', 'n_layer', 'vocab_size'],
+      'tiny-bloom': ['hidden_size', 'n_head', 'n_layer', 'vocab_size'],
     };
     for (const [model, fields] of Object.entries(required)) {
       for (const field of fields) {
@@ -101,10 +109,14 @@ describe('ported config errors', () => {
     assertConfigError(() => parseModelConfig({ ...json('tiny-gptj'), rotary_dim: null }), 'unsupported', 'rotary_dim', /rotary_dim null/);
   });
 
+  test('bloom: the width must split into heads', () => {
+    assertConfigError(() => parseModelConfig({ ...json('tiny-bloom'), n_head: 5 }), 'invalid', 'n_head', /hidden_size 48 is not divisible by n_head 5/);
+  });
+
   test('an unknown model_type lists every supported family, in the parser and in the registry', () => {
-    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj';
+    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj, bloom';
     assertConfigError(() => parseModelConfig({ ...json('tiny-gemma'), model_type: 'falcon' }), 'unsupported', 'model_type', new RegExp(`model_type "falcon" is not supported \\(supported: ${all}\\)`));
-    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: gemma, gpt2, gpt_neo, gpt_neox, gptj, llama, mistral, opt, phi, qwen2$/);
-    assert.deepEqual(supportedModelTypes(), ['gemma', 'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'opt', 'phi', 'qwen2']);
+    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: bloom, gemma, gpt2, gpt_neo, gpt_neox, gptj, llama, mistral, opt, phi, qwen2$/);
+    assert.deepEqual(supportedModelTypes(), ['bloom', 'gemma', 'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'opt', 'phi', 'qwen2']);
   });
 });

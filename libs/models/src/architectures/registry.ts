@@ -11,10 +11,11 @@ import { phi } from './phi';
 import { opt } from './opt';
 import { gptNeo } from './gpt_neo';
 import { gptj } from './gptj';
+import { bloom } from './bloom';
 
 // Method parameters are checked bivariantly, so families with a wider config (an ArchConfig
 // extension filled in by archConfigFrom) sit in the same list.
-const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt, gptNeo, gptj];
+const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt, gptNeo, gptj, bloom];
 
 export const architectures: ReadonlyMap<string, Architecture<ArchConfig>> = new Map(
   all.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)),

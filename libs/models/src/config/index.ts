@@ -15,6 +15,7 @@ export type {
   GptNeoConfig,
   GptNeoAttentionKind,
   GptjConfig,
+  BloomConfig,
   ModelConfig,
 } from './types.js';
 export { ConfigFields } from './fields.js';

@@ -8,13 +8,14 @@ import { parsePhi } from './phi.js';
 import { parseOpt } from './opt.js';
 import { parseGptNeo } from './gptNeo.js';
 import { parseGptj } from './gptj.js';
+import { parseBloom } from './bloom.js';
 import type { ModelConfig, ModelType } from './types.js';
 
 /**
  * Model types accepted by default. Adjust here (or pass `supportedModelTypes`) as the
  * architectures come and go; a type also needs a parser in {@link CONFIG_PARSERS}.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo', 'gptj'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo', 'gptj', 'bloom'];
 
 /** The config.json readers by `model_type`. */
 export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => ModelConfig>> = {
@@ -28,6 +29,7 @@ export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => Mod
   opt: parseOpt,
   gpt_neo: parseGptNeo,
   gptj: parseGptj,
+  bloom: parseBloom,
 };
 
 export interface ParseConfigOptions {

@@ -6,7 +6,7 @@
  */
 
 /** `model_type` values with a config parser here. */
-export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma' | 'phi' | 'opt' | 'gpt_neo' | 'gptj';
+export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma' | 'phi' | 'opt' | 'gpt_neo' | 'gptj' | 'bloom';
 
 /** Which normalisation the blocks use: LayerNorm (weight and bias) or RMSNorm (weight only). */
 export type NormType = 'layernorm' | 'rmsnorm';
@@ -113,13 +113,15 @@ export interface GemmaConfig extends BaseModelConfig {
 }
 
 /** A normalised model config; switch on `modelType` for the family fields. */
-export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig | PhiConfig | OptConfig | GptNeoConfig | GptjConfig;
+export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig | PhiConfig | OptConfig | GptNeoConfig | GptjConfig | BloomConfig;
 
 export type { PhiConfig } from './phi.js';
 export type { OptConfig } from './opt.js';
 export type { GptNeoConfig, GptNeoAttentionKind } from './gptNeo.js';
 export type { GptjConfig } from './gptj.js';
+export type { BloomConfig } from './bloom.js';
 import type { PhiConfig } from './phi.js';
 import type { OptConfig } from './opt.js';
 import type { GptNeoConfig } from './gptNeo.js';
 import type { GptjConfig } from './gptj.js';
+import type { BloomConfig } from './bloom.js';

@@ -7,6 +7,7 @@ import type { ArchConfig } from '../architectures/common/types';
 import type { PhiArchConfig } from '../architectures/phi/config';
 import type { OptArchConfig } from '../architectures/opt/config';
 import type { GptNeoArchConfig } from '../architectures/gpt_neo/config';
+import type { BloomArchConfig } from '../architectures/bloom/config';
 
 const activations: Record<string, ArchConfig['activation']> = {
   gelu_new: 'gelu_tanh',
@@ -79,6 +80,10 @@ export function archConfigFrom(c: ModelConfig, file = 'config.json'): ArchConfig
     }
     case 'gptj':
       return { ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta };
+    case 'bloom': {
+      const bloom: BloomArchConfig = { ...base, residualPostLayernorm: c.residualPostLayernorm };
+      return bloom;
+    }
     default:
       throw new UnsupportedModelError(`${file}: model_type "${(c as ModelConfig).modelType}" parses but has no implementation yet`);
   }
