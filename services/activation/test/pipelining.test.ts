@@ -43,8 +43,8 @@ async function serveObservable(backend: ObservableBackend, registry = new Regist
 type Frame = { batchId: number; what: 'chunk'; layer: number; first: number } | { batchId: number; what: 'done' };
 
 /** An Extract call driven frame by frame: batches tagged by their (constant) token id. */
-function openRawExtract(client: ActivationClient, tags: number[]) {
-  const call = client.raw.extract({ deadline: new Date(Date.now() + 120_000) });
+function openRawExtract(client: ActivationClient, tags: number[], deadlineMs = 120_000) {
+  const call = client.raw.extract({ deadline: new Date(Date.now() + deadlineMs) });
   call.write({ payload: { $case: 'config', config: { layers: [], dtype: tensorV1.Dtype.DTYPE_F32, convention: 0, includeLogits: false, maxChunkBytes: CHUNK } } });
   for (const tag of tags) {
     const ids = new Int32Array(SEQ).fill(tag);
@@ -58,7 +58,8 @@ function openRawExtract(client: ActivationClient, tags: number[]) {
       frames.push({ batchId: f.chunk.batchId, what: 'chunk', layer: f.chunk.layer, first: new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + 4))[0] });
     } else if (f?.$case === 'batchDone') frames.push({ batchId: f.batchDone.batchId, what: 'done' });
   });
-  call.on('error', () => {}); // the tests look at frames and at the backend, not at the status
+  call.on('error', () => {}); // the status comes with 'status'; only the deadline test looks at it
+  const status = new Promise<number>((resolve) => call.on('status', (s: { code: number }) => resolve(s.code)));
   const ended = new Promise<void>((resolve) => call.on('close', () => resolve()));
   /** Resolves once the first frame arrived, with the stream paused right after it. */
   const pausedAfterFirstFrame = new Promise<void>((resolve) => {
@@ -67,7 +68,7 @@ function openRawExtract(client: ActivationClient, tags: number[]) {
       resolve();
     });
   });
-  return { call, frames, ended, pausedAfterFirstFrame };
+  return { call, frames, ended, pausedAfterFirstFrame, status };
 }
 
 /** A safety net, not a measurement: a missing event fails with `why` instead of hanging. */
@@ -127,6 +128,18 @@ test('a call cancelled mid-pipeline stops the batch computed ahead, reads no fur
     gc();
   }
   assert.equal(backend.results.get(1)?.deref(), undefined, 'batch 1 hidden states are still reachable after the cancel');
+});
+
+test('a deadline passing while the model computes aborts that pass and drops the queued one unrun', async () => {
+  const backend = new ObservableBackend({ numLayers: NUM_LAYERS, dModel: D_MODEL }, [1]);
+  const { registry } = await serveObservable(backend);
+  const stream = openRawExtract(clients.at(-1)!, [1, 2], 1000);
+  await within(backend.whenAborted(1), 'the forward of batch 1 was not aborted when the deadline passed');
+  await within(backend.whenIdle(), 'a forward pass is still running');
+  assert.equal(await within(stream.status, 'the call got no status'), status.DEADLINE_EXCEEDED);
+  assert.deepEqual(backend.started, [1], 'batch 2 waited in the queue and never ran');
+  const depth = await registry.getSingleMetric('tunedlens_activation_queue_depth')!.get();
+  assert.equal(depth.values[0].value, 0, 'the forward queue is empty');
 });
 
 test('a bad batch ends the call with a status naming it, after every earlier batch was sent', async () => {
