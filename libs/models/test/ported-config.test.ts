@@ -21,10 +21,13 @@ function assertConfigError(fn: () => unknown, kind: ConfigErrorKind, field: stri
 }
 
 describe('ported fixture configs', () => {
-  test('gemma: head_dim 16 with hidden 48 / 4 heads, GQA, tied', () => {
+  test('gemma: head_dim independent of hidden / heads, GQA or MQA, attention_bias, tied', () => {
     const c = loadModelConfig(join(tinyModelsDir, 'tiny-gemma'));
     assert.ok(c.modelType === 'gemma');
     assert.deepEqual([c.dModel, c.numHeads, c.numKvHeads, c.headDim, c.rope.rotaryDim, c.tieWordEmbeddings], [48, 4, 2, 16, 16, true]);
+    const m = loadModelConfig(join(tinyModelsDir, 'tiny-gemma-mqa-bias'));
+    assert.ok(m.modelType === 'gemma');
+    assert.deepEqual([m.dModel, m.numHeads, m.numKvHeads, m.headDim, m.qkvBias, m.attnOutBias, m.mlpBias], [32, 2, 1, 24, true, true, false]);
   });
 
   test('phi: rotary dims int(head_dim * partial_rotary_factor), qk_layernorm, GQA', () => {

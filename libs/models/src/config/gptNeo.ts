@@ -1,7 +1,6 @@
 /** HF `GPTNeoConfig`: learned positions, global and local (windowed) attention layers. */
-import type { ConfigFields } from './fields.js';
+import { describe, type ConfigFields } from './fields.js';
 import { base, splitHeads } from './families.js';
-import { describe } from './fields.js';
 import type { BaseModelConfig } from './types.js';
 
 export type GptNeoAttentionKind = 'global' | 'local';

@@ -164,27 +164,30 @@ def partial_rotary(x, cos, sin, rd):
 
 # ---------------------------------------------------------------- gemma
 
-def make_gemma(init):
+def make_gemma(init, variant):
+    if variant == "base":  # grouped-query attention, head_dim 16 != 48 / 4
+        d, i_, h, kv, dh, vocab, bias = 48, 80, 4, 2, 16, 151, False
+    else:  # multi-query attention (one kv head, as gemma-2b), head_dim 24 > 32 / 2, biases
+        d, i_, h, kv, dh, vocab, bias = 32, 56, 2, 1, 24, 129, True
     cfg = {
         "architectures": ["GemmaForCausalLM"], "model_type": "gemma",
-        "vocab_size": 151, "hidden_size": 48, "intermediate_size": 80, "num_hidden_layers": 3,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+        "vocab_size": vocab, "hidden_size": d, "intermediate_size": i_, "num_hidden_layers": 3,
+        "num_attention_heads": h, "num_key_value_heads": kv, "head_dim": dh,
         "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh",
         "max_position_embeddings": 64, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-        "attention_bias": False, "attention_dropout": 0.0, "tie_word_embeddings": True,
+        "attention_bias": bias, "attention_dropout": 0.0, "tie_word_embeddings": True,
         "bos_token_id": 2, "eos_token_id": 1, "pad_token_id": 0, "torch_dtype": "float32",
         "initializer_range": 0.02, "rope_scaling": None, "use_cache": True, "transformers_version": "4.40.0",
     }
-    d, i_, h, kv, dh = 48, 80, 4, 2, 16
-    init.normal("model.embed_tokens.weight", (151, d), 0.3)
+    init.normal("model.embed_tokens.weight", (vocab, d), 0.3)
     for l in range(3):
         p = f"model.layers.{l}."
         init.normal(p + "input_layernorm.weight", (d,), 0.2)
         init.normal(p + "post_attention_layernorm.weight", (d,), 0.2)
-        init.linear(p + "self_attn.q_proj", h * dh, d, bias=False, gain=1.5)
-        init.linear(p + "self_attn.k_proj", kv * dh, d, bias=False, gain=1.5)
-        init.linear(p + "self_attn.v_proj", kv * dh, d, bias=False)
-        init.linear(p + "self_attn.o_proj", d, h * dh, bias=False)
+        init.linear(p + "self_attn.q_proj", h * dh, d, bias=bias, gain=1.5)
+        init.linear(p + "self_attn.k_proj", kv * dh, d, bias=bias, gain=1.5)
+        init.linear(p + "self_attn.v_proj", kv * dh, d, bias=bias)
+        init.linear(p + "self_attn.o_proj", d, h * dh, bias=bias)
         init.linear(p + "mlp.gate_proj", i_, d, bias=False)
         init.linear(p + "mlp.up_proj", i_, d, bias=False)
         init.linear(p + "mlp.down_proj", d, i_, bias=False)
@@ -551,7 +554,8 @@ def forward_bloom(cfg, sd, ids):
 
 VARIANTS = [
     # name, seed, make, forward
-    ("tiny-gemma", 101, make_gemma, forward_gemma),
+    ("tiny-gemma", 101, lambda i: make_gemma(i, "base"), forward_gemma),
+    ("tiny-gemma-mqa-bias", 110, lambda i: make_gemma(i, "mqa_bias"), forward_gemma),
     ("tiny-phi", 102, lambda i: make_phi(i, "base"), forward_phi),
     ("tiny-phi-qk-norm", 103, lambda i: make_phi(i, "qk_norm"), forward_phi),
     ("tiny-opt", 104, lambda i: make_opt(i, "base"), forward_opt),
