@@ -59,7 +59,42 @@ describe('output subsets', () => {
       assert.ok(hOnly.nodes < all.nodes, `${hOnly.nodes} < ${all.nodes}`);
       assert.equal(hOnly.initializerBytes, (10 * D + D) * 4, 'only wte and bias remain');
       assert.equal(hOnly.inputs, 1, "'scale_in' is not needed for h");
-      assert.deepEqual(compiled.graphFor(['h']).nodes.map((n) => n.opType), ['Gather', 'Add', 'Relu', 'Identity']);
+      // The Relu writes 'h' itself: no Identity copy for an output made by a node.
+      assert.deepEqual(compiled.graphFor(['h']).nodes.map((n) => n.opType), ['Gather', 'Add', 'Relu']);
+    } finally {
+      await compiled.dispose();
+    }
+  });
+
+  test('outputs without copies: a node writes its output name; a value output twice, a weight and an input keep an Identity', async () => {
+    const program: TensorProgram = {
+      name: 'outputs',
+      params: new Map([['w', host([D], (i) => i + 1)]]),
+      inputs: { x: { dtype: 'f32', rank: 2 } },
+      outputs: ['a', 'a_again', 'b', 'weight', 'input'],
+      fn<T>(o: Ops<T>) {
+        const a = o.relu(o.input('x'));
+        o.output('a', a);
+        o.output('a_again', a);
+        o.output('b', o.mul(a, o.param('w'))); // read after being output
+        o.output('weight', o.param('w'));
+        o.output('input', o.input('x'));
+      },
+    };
+    const graph = OnnxTracer.trace(program);
+    assert.deepEqual(graph.nodes.map((n) => `${n.opType}:${n.inputs.join(',')}->${n.outputs.join(',')}`), [
+      'Relu:x->a', 'Identity:a->a_again', 'Mul:a,w->b', 'Identity:w->weight', 'Identity:x->input',
+    ]);
+    const compiled = await engine.compile(program);
+    try {
+      const x = host([2, D], (i) => i - 3);
+      const got = await compiled.run({ x });
+      const relu = Array.from(x.data, (v) => Math.max(v, 0));
+      assert.deepEqual(Array.from(got.a.data), relu);
+      assert.deepEqual(Array.from(got.a_again.data), relu);
+      assert.deepEqual(Array.from(got.b.data), relu.map((v, i) => v * ((i % D) + 1)));
+      assert.deepEqual(Array.from(got.weight.data), [1, 2, 3, 4]);
+      assert.deepEqual(Array.from(got.input.data), Array.from(x.data));
     } finally {
       await compiled.dispose();
     }

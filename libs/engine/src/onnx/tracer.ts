@@ -56,7 +56,7 @@ export class OnnxTracer implements Ops<Sym> {
     const missing = this.program.outputs.filter((o) => !this.outputs.has(o));
     if (missing.length) throw new Error(`program '${this.program.name}' never produced output(s): ${missing.join(', ')}`);
     return {
-      nodes: this.nodes.slice(),
+      nodes: withoutOutputCopies(this.nodes, [...this.outputs.values()]),
       initializers: new Map(this.initializers),
       inputs: [...this.inputs.values()].map((s) => ({ name: s.name, dtype: s.dtype, rank: s.shape.length })),
       outputs: this.program.outputs.map((o) => this.outputs.get(o)!),
@@ -510,6 +510,35 @@ export class OnnxTracer implements Ops<Sym> {
     const target = this.node('Mul', [s, this.constI64([1, n, 1, 1])], {}, 'i64', [4]);
     return this.node('Reshape', [e, target], { allowzero: { kind: 'int', value: 1 } }, x.dtype, [b, h === null ? null : h * n, t, d]);
   }
+}
+
+/**
+ * The nodes with the output Identity nodes of `output()` folded away where they copy: when
+ * the value is made by a node, that node writes the output name directly and its later
+ * readers read that name. ORT keeps an Identity whose input has other readers (it cannot
+ * rename a value), so each hidden state cost a [B, T, d] copy per call.
+ * Identities of weights, inputs, or a value already output under another name stay.
+ */
+function withoutOutputCopies(nodes: readonly IrNode[], outputs: readonly IrOutput[]): IrNode[] {
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => n.outputs.forEach((v) => producer.set(v, i)));
+  const outputValues = new Set(outputs.map((o) => o.value));
+  const rename = new Map<string, string>();
+  const dropped = new Set<number>();
+  for (const o of outputs) {
+    const at = producer.get(o.value)!;
+    const copy = nodes[at];
+    if (copy.opType !== 'Identity') continue;
+    const src = copy.inputs[0];
+    if (!producer.has(src) || outputValues.has(src) || rename.has(src)) continue;
+    rename.set(src, o.value);
+    dropped.add(at);
+  }
+  if (rename.size === 0) return nodes.slice();
+  const renamed = (v: string) => rename.get(v) ?? v;
+  return nodes
+    .filter((_, i) => !dropped.has(i))
+    .map((n) => ({ ...n, inputs: n.inputs.map(renamed), outputs: n.outputs.map(renamed) }));
 }
 
 /** Numpy broadcasting of known dims; throws on a definite mismatch. */
