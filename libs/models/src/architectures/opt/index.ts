@@ -111,7 +111,7 @@ export const opt: Architecture<OptArchConfig> = {
       throw new Error(
         `opt: the unembedding (final norm + LM head) is only defined for pre-LN OPT with an affine final_layer_norm and no project_out `
         + `(this config: do_layer_norm_before ${c.preLayerNorm}, final_layer_norm ${c.finalLayerNorm}, word_embed_proj_dim ${c.wordEmbedProjDim} vs hidden_size ${c.dModel}); `
-        + 'hidden states and logits are still exact',
+        + 'the forward pass (hidden states, logits) is exact, but lenses need this unembedding and a service that serves them refuses the model',
       );
     }
     return { norm: 'layer_norm', eps: c.normEps, normWeight: 'final.w', normBias: 'final.b', lmHead: 'lm_head', lmHeadBias: null };
