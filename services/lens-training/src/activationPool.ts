@@ -11,6 +11,7 @@ const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.CANCELLED, status.
 export class ActivationPool {
   private readonly clients: ActivationClient[];
   private next = 0;
+  private closed = false;
 
   constructor(readonly endpoints: string[], private readonly log: Logger, tls?: ClientTlsConfig, private readonly timeoutMs = 600_000) {
     this.clients = endpoints.map((e) => new ActivationClient(e, { tls }));
@@ -44,6 +45,8 @@ export class ActivationPool {
   async extract(inputIds: Int32Array, batch: number, seq: number): Promise<ExtractedBatch> {
     const errors: string[] = [];
     for (let attempt = 0; attempt < this.clients.length; attempt++) {
+      // A read-ahead still running when its job ended: no endpoint is to blame, do not retry.
+      if (this.closed) throw unavailable('the activation pool was closed (the job has ended)');
       const client = this.clients[this.next];
       this.next = (this.next + 1) % this.clients.length;
       try {
@@ -61,6 +64,7 @@ export class ActivationPool {
   }
 
   close(): void {
+    this.closed = true;
     for (const c of this.clients) c.close();
   }
 }

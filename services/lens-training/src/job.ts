@@ -2,25 +2,27 @@
  * One training job: connects to the tokenizer and activation services, fits the
  * translators with the original recipe, checkpoints, and writes the lens folder.
  *
- * Flow per optimiser step: samples_per_step = tokens_per_step / seq_len sequences, in
- * micro-batches of per_gpu_batch_size; each micro-batch's hidden states come from the
- * activation pool, its gradients are accumulated with weight (its sequences /
- * samples_per_step), so a step optimises the mean over all of the step's tokens.
+ * Threads: this (the service's main) thread keeps the gRPC calls, the data feed
+ * (tokenizer and activation clients, see microBatches.ts), checkpoints and metrics; the
+ * engine, the translators and the optimiser state live in a trainer thread
+ * (trainerThread.ts), whose engine calls block for 0.1-2 s each. The feed reads one
+ * micro-batch ahead, so extracting micro-batch k+1 overlaps the thread's work on k.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { TokenizerClient } from '@tuned-lens/clients';
-import { createEngine, type Engine, type EngineChoice } from '@tuned-lens/engine';
+import type { EngineChoice } from '@tuned-lens/engine';
 import { failedPrecondition, invalidArgument, type ClientTlsConfig, type Logger } from '@tuned-lens/grpc-kit';
-import {
-  TranslatorTrainer, readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens,
-  type TunedLensWeights, type Unembedding,
-} from '@tuned-lens/lens';
+import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
 import { activationV1, type trainingV1 } from '@tuned-lens/proto';
 import { ActivationPool } from './activationPool';
 import { loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
 import { resumeFingerprint, type JobConfig } from './config';
 import { shuffledChunks } from './dataFeed';
+import { microBatches, type PlannedMicroBatch } from './microBatches';
+import { OneAhead } from './oneAhead';
+import { TrainerThread } from './trainerThread';
+import { abortable } from './abortable';
 import type { TrainingMetrics } from './metrics';
 
 export type JobStateName = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -60,6 +62,8 @@ export class TrainingJob extends EventEmitter {
   readonly id = randomBytes(6).toString('hex');
   private snapshot: JobSnapshot;
   private cancelRequested = false;
+  /** Fires on cancel: stops the trainer thread and any wait for hidden states. */
+  private readonly cancelSignal = new AbortController();
 
   constructor(readonly config: JobConfig, readonly protoConfig: trainingV1.TrainConfig, private readonly deps: JobDeps) {
     super();
@@ -76,6 +80,7 @@ export class TrainingJob extends EventEmitter {
 
   cancel(): void {
     this.cancelRequested = true;
+    this.cancelSignal.abort();
   }
 
   private update(patch: Partial<JobSnapshot>): void {
@@ -95,8 +100,9 @@ export class TrainingJob extends EventEmitter {
     const cfg = this.config;
     const tokenizer = new TokenizerClient(cfg.tokenizerEndpoint, { tls: this.deps.tls });
     const pool = new ActivationPool(cfg.activationEndpoints, log.child(`job ${this.id}`), this.deps.tls);
-    let engine: Engine | undefined;
-    let trainer: TranslatorTrainer | undefined;
+    let starting: Promise<TrainerThread> | undefined;
+    let stopOnCancel: (() => void) | undefined;
+    let outcome: Partial<JobSnapshot> = { state: 'failed', message: 'the job ended without an outcome' };
     try {
       this.update({ state: 'running', message: 'connecting to the activation and tokenizer services' });
       const info = await pool.info();
@@ -138,70 +144,105 @@ export class TrainingJob extends EventEmitter {
       }
       lens ??= zeroTunedLens(L, info.dModel);
 
-      engine = await createEngine(this.deps.engine, { logger: log });
-      trainer = await TranslatorTrainer.create(engine, u, {
-        loss: cfg.loss, numLayers: L, numSteps: cfg.numSteps, warmupSteps: cfg.warmupSteps, optimizer: cfg.optimizer,
-        biasOnly: cfg.biasOnly, maxRowsPerCall: this.deps.maxRowsPerCall ?? Math.max(64, Math.floor(2 ** 26 / info.vocabSize)),
-      }, lens, ck?.optimizer);
-
-      const needed = cfg.numSteps * samplesPerStep;
+      // The feed starts reading the first micro-batch while the thread boots (a few seconds).
       const chunks = shuffledChunks(tokenizer, { corpusPath: cfg.dataPath, maxSeqLen: seqLen, seed: cfg.seed, startPosition: position })[Symbol.asyncIterator]();
+      const feed = new OneAhead(microBatches(chunks, pool, { startStep, numSteps: cfg.numSteps, samplesPerStep, batchSize: cfg.batchSize, seqLen }, position));
+      feed.start();
+      const bootStart = performance.now();
+      starting = TrainerThread.start({
+        engine: this.deps.engine, unembedding: u, lens, optimizer: ck?.optimizer,
+        options: {
+          loss: cfg.loss, numLayers: L, numSteps: cfg.numSteps, warmupSteps: cfg.warmupSteps, optimizer: cfg.optimizer,
+          biasOnly: cfg.biasOnly, maxRowsPerCall: this.deps.maxRowsPerCall ?? Math.max(64, Math.floor(2 ** 26 / info.vocabSize)),
+        },
+      });
+      const running = await abortable(starting, this.cancelSignal.signal);
+      log.info('trainer thread started', { job: this.id, engine: running.engineName, seconds: ((performance.now() - bootStart) / 1000).toFixed(2), log: running.loadLog });
+      stopOnCancel = () => void running.stop();
+      this.cancelSignal.signal.addEventListener('abort', stopOnCancel, { once: true });
+
       let natsToBpb = NaN;
       this.update({ message: `training: ${cfg.numSteps} steps x ${samplesPerStep} sequences of ${seqLen} tokens` });
-      for (let step = startStep; step < cfg.numSteps; step++) {
+      let losses = new Array<number>(L).fill(0);
+      let t0 = performance.now();
+      for (;;) {
         if (this.cancelRequested) break;
-        const t0 = performance.now();
-        let losses = new Array<number>(L).fill(0);
-        for (let done = 0; done < samplesPerStep;) {
-          const rows: Int32Array[] = [];
-          while (rows.length < Math.min(cfg.batchSize, samplesPerStep - done)) {
-            const next = await chunks.next();
-            if (next.done) {
-              throw failedPrecondition(`the data ran out after ${position} chunks of ${seqLen} tokens: ${cfg.numSteps} steps x ${samplesPerStep} sequences need ${needed} chunks (${needed * seqLen} tokens); give more data or fewer steps/tokens_per_step (the last checkpoint is kept)`);
-            }
-            rows.push(next.value.ids);
-            position = next.value.position;
-          }
-          const ids = new Int32Array(rows.length * seqLen);
-          rows.forEach((r, i) => ids.set(r, i * seqLen));
-          const out = await pool.extract(ids, rows.length, seqLen);
-          const weight = rows.length / samplesPerStep;
-          const mbLoss = await trainer.accumulate({ batch: rows.length, seq: seqLen, inputIds: ids, hiddenStates: out.hiddenStates }, weight);
-          losses = losses.map((x, l) => x + mbLoss[l] * weight);
-          done += rows.length;
-          if (this.cancelRequested) break;
-        }
-        if (this.cancelRequested) break;
-        const stats = trainer.step(step);
+        const next = await abortable(feed.next(), this.cancelSignal.signal);
+        if (next.done) break;
+        const mb: PlannedMicroBatch = next.value;
+        const failedAt = (err: unknown) => { throw this.trainerFailure(err, mb.step); };
+        const mbLoss = await running.accumulate(mb, mb.weight).catch(failedAt);
+        losses = losses.map((x, l) => x + mbLoss[l] * mb.weight);
+        if (!mb.lastOfStep) continue;
+        const step = mb.step;
+        const stats = await running.step(step).catch(failedAt);
         const secs = (performance.now() - t0) / 1000;
+        position = mb.position;
         tokensSeen += samplesPerStep * seqLen;
         if (!Number.isFinite(natsToBpb)) natsToBpb = await this.natsToBpbHint(tokenizer, cfg.dataPath, seqLen);
         this.recordStep(step + 1, losses, natsToBpb, stats.gradNorm, stats.weightNorm, secs, samplesPerStep * seqLen, tokensSeen);
         const isLast = step + 1 === cfg.numSteps;
         if (cfg.checkpointFreq > 0 && (step + 1) % cfg.checkpointFreq === 0 && !isLast) {
-          saveCheckpoint(this.deps.outputDir, trainer.lens, trainer.optimizer.state, { step: step + 1, position, tokensSeen, fingerprint, layerLosses: losses });
+          const state = await running.snapshot().catch(failedAt);
+          saveCheckpoint(this.deps.outputDir, state.lens, state.optimizer, { step: step + 1, position, tokensSeen, fingerprint, layerLosses: losses });
           this.update({ checkpointStep: step + 1 });
         }
+        losses = new Array<number>(L).fill(0);
+        t0 = performance.now();
       }
       if (this.cancelRequested) {
-        this.update({ state: 'cancelled', message: `cancelled at step ${this.snapshot.step}; the last checkpoint (step ${this.snapshot.checkpointStep}) is kept` });
+        outcome = this.cancelledOutcome();
         return;
       }
+      const final = await running.snapshot().catch((err) => { throw this.trainerFailure(err, cfg.numSteps - 1); });
       writeLensFolder(this.deps.outputDir, {
         config: makeLensConfig({ baseModelNameOrPath: info.modelName, dModel: info.dModel, numHiddenLayers: L, bias: true, unembedSha256: info.unembedHash }),
-        translators: trainer.lens.translators,
+        translators: final.lens.translators,
       }, { dtype: cfg.saveF16 ? 'F16' : 'F32' });
-      this.update({ state: 'succeeded', message: `lens written to ${cfg.outputPath}`, lensDir: this.deps.outputDir });
+      outcome = { state: 'succeeded', message: `lens written to ${cfg.outputPath}`, lensDir: this.deps.outputDir };
     } catch (err) {
+      if (this.cancelRequested) {
+        outcome = this.cancelledOutcome();
+        return;
+      }
       const e = err as { details?: string; message?: string };
       log.error('job failed', { job: this.id, error: e.details ?? e.message });
-      this.update({ state: 'failed', message: e.details ?? e.message ?? String(err) });
+      outcome = { state: 'failed', message: e.details ?? e.message ?? String(err) };
     } finally {
       tokenizer.close();
       pool.close();
-      await trainer?.dispose();
-      await engine?.dispose?.();
+      if (stopOnCancel) this.cancelSignal.signal.removeEventListener('abort', stopOnCancel);
+      // A thread still booting when the job failed or was cancelled is released once up.
+      await (await starting?.catch(() => undefined))?.dispose();
+      // Published only now: a job that says it has ended has released its thread and clients.
+      this.update(outcome);
     }
+  }
+
+  private cancelledOutcome(): Partial<JobSnapshot> {
+    return { state: 'cancelled', message: `cancelled at step ${this.snapshot.step}; ${this.checkpointNote()}` };
+  }
+
+  /** Where a stopped job can resume from, for its final message. */
+  private checkpointNote(): string {
+    const c = this.snapshot.checkpointStep;
+    return c >= 0 ? `the last checkpoint (step ${c}) is kept in ${this.config.outputPath}/checkpoints` : 'no checkpoint had been written';
+  }
+
+  /**
+   * A failure of the trainer thread (an engine error, a non-finite loss, the thread
+   * dying) as the job's final message: which step, what happened, what is kept, and for
+   * a non-finite loss the usual causes.
+   */
+  private trainerFailure(err: unknown, step: number): Error {
+    const why = err instanceof Error ? err.message : String(err);
+    let nonFinite = '';
+    if (/^the loss of layer \d+ is|^gradient norm is/.test(why)) {
+      nonFinite = '. The lens or its inputs overflowed: usual causes are a warm-start lens (lens_init_path) with huge or non-finite weights, or a learning rate too high for this model (lr_scale)';
+      // The loss is checked before each update, so a checkpoint of the step just before holds the lens that overflowed.
+      if (this.snapshot.checkpointStep === step && step > 0) nonFinite += `. Checkpoint step ${step} holds the lens that produced this loss (the one before it is kept too)`;
+    }
+    return new Error(`training stopped at step ${step + 1} of ${this.config.numSteps}: ${why}${nonFinite}; ${this.checkpointNote()}`);
   }
 
   /** nats_to_bpb of the corpus, from a cheap pass over its first chunks (the tokenizer counts bytes). */
