@@ -8,6 +8,7 @@
  * sent it; batch k+2 is read only once batch k is fully written. So the model does not
  * sit idle during the transfer, and a stream holds at most two batches of hidden states
  * (the one being written, the one computed ahead) however slow its reader is.
+ * (`computeAhead` 0 turns this off: the server option of the same name.)
  *
  * A bad batch ends the call with a status naming it, after every earlier batch was
  * written. A cancelled call (client gone or deadline) aborts the batch computed ahead:
@@ -30,7 +31,8 @@ interface ComputedBatch {
   result: ForwardResult;
 }
 
-export async function handleExtract(call: ExtractCall, model: ForwardBackend, queue: ForwardQueue, limits: ActivationLimits, metrics: ActivationMetrics): Promise<void> {
+/** `computeAhead`: 1 (pipelined, the default) or 0 (each batch computed only once the one before it is written). */
+export async function handleExtract(call: ExtractCall, model: ForwardBackend, queue: ForwardQueue, limits: ActivationLimits, metrics: ActivationMetrics, computeAhead: 0 | 1 = 1): Promise<void> {
   const dims = model.description.dims;
   const requests = call.iterator({ destroyOnReturn: false }) as AsyncIterator<activationV1.ExtractRequest>;
   const first = await requests.next();
@@ -59,7 +61,7 @@ export async function handleExtract(call: ExtractCall, model: ForwardBackend, qu
     return { batch, result };
   };
 
-  const batches = new Lookahead(readNextBatch, computeBatch);
+  const batches = new Lookahead(readNextBatch, computeBatch, computeAhead);
   const stopComputing = () => batches.close();
   call.once('cancelled', stopComputing);
   try {

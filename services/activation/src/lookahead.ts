@@ -26,12 +26,13 @@ export class Lookahead<In, Out> {
   /** The result handed out by the next next() call, already started. */
   private ahead: Promise<Out | undefined> | undefined;
 
-  constructor(private readonly readNext: ReadNext<In>, private readonly compute: Compute<In, Out>) {}
+  /** `depth` 0 turns the lookahead off: each item is read and computed when asked for. */
+  constructor(private readonly readNext: ReadNext<In>, private readonly compute: Compute<In, Out>, private readonly depth: 0 | 1 = 1) {}
 
   /** The next result in source order; undefined once the source has ended (or after close()). */
   next(): Promise<Out | undefined> {
     const current = this.ahead ?? this.start();
-    this.ahead = this.start();
+    this.ahead = this.depth > 0 ? this.start() : undefined;
     return current;
   }
 

@@ -37,6 +37,13 @@ export interface ActivationServerOptions {
    * served the same way.
    */
   loadBackend?: () => Promise<ForwardBackend & { loadLog?: string }>;
+  /**
+   * Extract batches computed ahead of the one being written: 1 (default) overlaps the
+   * forward of batch k+1 with the transfer of batch k; 0 computes each batch only after
+   * the one before it was written (for hosts where the transfer's CPU would have to be
+   * taken from the engine's threads).
+   */
+  computeAhead?: 0 | 1;
 }
 
 export interface ActivationServer extends RunningServer {
@@ -86,7 +93,7 @@ export async function startActivationServer(opts: ActivationServerOptions): Prom
           }
           streams++;
           try {
-            await handleExtract(call as never, backend, queue, limits, metrics);
+            await handleExtract(call as never, backend, queue, limits, metrics, opts.computeAhead ?? 1);
           } finally {
             streams--;
           }

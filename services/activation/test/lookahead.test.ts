@@ -103,3 +103,21 @@ test('close() aborts the item computed ahead and stops reading', async () => {
   assert.equal(await pipe.next(), undefined);
   assert.deepEqual(s.reads, [1, 2], 'item 3 is never read');
 });
+
+test('depth 0: each item is read and computed only when the consumer asks for it', async () => {
+  const s = scripted();
+  const pipe = new Lookahead(s.source([1, 2]), s.compute, 0);
+  const first = pipe.next();
+  await settle();
+  assert.deepEqual(s.starts, [1]);
+  s.finish.get(1)!.resolve('r1');
+  assert.equal(await first, 'r1');
+  await settle();
+  assert.deepEqual(s.reads, [1]);
+  const second = pipe.next();
+  await settle();
+  assert.deepEqual(s.starts, [1, 2]);
+  s.finish.get(2)!.resolve('r2');
+  assert.equal(await second, 'r2');
+  assert.equal(await pipe.next(), undefined);
+});
