@@ -243,6 +243,21 @@ describe('linear algebra', () => {
       },
     }));
 
+  // With a bias the tracer runs x as [rows, in] through one Gemm and restores the leading
+  // dims; a weight fed as an input has no dims at trace time, so `in` comes from x.
+  test('linear with bias: rank 2, 3 and 4 x; weight and bias as inputs; other batch shapes', () =>
+    check('linear-gemm', {
+      params: { w: f32([8, 12], 0.5), b: f32([12]) },
+      inputs: { x2: f32([3, 8]), x3: f32([2, 5, 8]), x4: f32([2, 3, 2, 8]), wi: f32([8, 12], 0.5), bi: f32([12]) },
+      outputs: ['r2', 'r3', 'r4', 'fed'],
+      fn(o) {
+        o.output('r2', o.linear(o.input('x2'), o.param('w'), o.param('b')));
+        o.output('r3', o.linear(o.input('x3'), o.param('w'), o.param('b')));
+        o.output('r4', o.linear(o.input('x4'), o.param('w'), o.param('b')));
+        o.output('fed', o.linear(o.input('x3'), o.input('wi'), o.input('bi')));
+      },
+    }, { x2: f32([1, 8]), x3: f32([1, 1, 8]), x4: f32([1, 4, 1, 8]), wi: f32([8, 12], 0.5), bi: f32([12]) }));
+
   test('matmul: batched, batch-broadcast and 2D', () =>
     check('matmul', {
       inputs: { a: f32([2, 3, 4, 5]), b: f32([2, 3, 5, 6]), b1: f32([1, 3, 5, 6]), m: f32([5, 2]) },

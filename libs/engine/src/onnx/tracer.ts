@@ -342,7 +342,11 @@ export class OnnxTracer implements Ops<Sym> {
     const [k, n] = w.shape;
     const lead = x.shape.slice(0, -1);
     const rows: Dim = lead.every((d): d is number => d !== null) ? product(lead) : null;
-    const x2 = x.shape.length === 2 ? x : this.node('Reshape', [x, this.constI64([-1, k ?? -1])], {}, 'f32', [rows, k]);
+    // [-1, in]; when `in` is not known at trace time (a weight fed as an input), from x's
+    // shape at run time.
+    const flat = k !== null ? this.constI64([-1, k])
+      : this.node('Concat', [this.constI64([-1]), this.node('Shape', [x], { start: { kind: 'int', value: -1 } }, 'i64', [1])], { axis: { kind: 'int', value: 0 } }, 'i64', [2]);
+    const x2 = x.shape.length === 2 ? x : this.node('Reshape', [x, flat], {}, 'f32', [rows, k]);
     const y2 = this.node('Gemm', [x2, w, b], {}, 'f32', [rows, n]);
     if (x.shape.length === 2) return y2;
     // Back to [..., out]: the leading dims of x at run time, then `out`.
