@@ -66,20 +66,11 @@ function tensor(init: IrInitializer, external: ExternalLayout | null): P.ITensor
   return { ...base, rawData: init.bytes };
 }
 
-/** Version 1 is the only version of onnxruntime's contrib op domain. */
-const CONTRIB_OPSET = 1;
-
-/** The default domain always; a contrib domain (e.g. 'com.microsoft') only when a node uses it. */
-function opsetImports(graph: IrGraph): P.IOperatorSetIdProto[] {
-  const domains = new Set(graph.nodes.map((n) => n.domain).filter((d) => d !== ''));
-  return [{ domain: '', version: ONNX_OPSET }, ...[...domains].sort().map((domain) => ({ domain, version: CONTRIB_OPSET }))];
-}
-
 /** The ModelProto object for a graph; weights inline unless `external` places them in a file. */
 export function modelProto(graph: IrGraph, name: string, external: ExternalLayout | null = null): P.IModelProto {
   return {
     irVersion: ONNX_IR_VERSION,
-    opsetImport: opsetImports(graph),
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
     producerName: 'tuned-lens-ts',
     graph: {
       name,
