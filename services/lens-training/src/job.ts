@@ -16,7 +16,7 @@ import { failedPrecondition, invalidArgument, type ClientTlsConfig, type Logger 
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
 import { activationV1, type trainingV1 } from '@tuned-lens/proto';
 import { ActivationPool } from './activationPool';
-import { loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
+import { listCheckpoints, loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
 import { resumeFingerprint, type JobConfig } from './config';
 import { shuffledChunks } from './dataFeed';
 import { microBatches, type PlannedMicroBatch } from './microBatches';
@@ -240,7 +240,10 @@ export class TrainingJob extends EventEmitter {
     if (/^the loss of layer \d+ is|^gradient norm is/.test(why)) {
       nonFinite = '. The lens or its inputs overflowed: usual causes are a warm-start lens (lens_init_path) with huge or non-finite weights, or a learning rate too high for this model (lr_scale)';
       // The loss is checked before each update, so a checkpoint of the step just before holds the lens that overflowed.
-      if (this.snapshot.checkpointStep === step && step > 0) nonFinite += `. Checkpoint step ${step} holds the lens that produced this loss (the one before it is kept too)`;
+      if (this.snapshot.checkpointStep === step && step > 0) {
+        const earlier = listCheckpoints(this.deps.outputDir).length > 1 ? ' (the one before it is kept too)' : '';
+        nonFinite += `. Checkpoint step ${step} holds the lens that produced this loss${earlier}`;
+      }
     }
     return new Error(`training stopped at step ${step + 1} of ${this.config.numSteps}: ${why}${nonFinite}; ${this.checkpointNote()}`);
   }

@@ -160,6 +160,7 @@ test('a loss that turns non-finite fails the job naming the layer and keeps the 
   assert.match(final.message, /^training stopped at step 3 of 6: the loss of layer \d+ is (NaN|-?Infinity): stopping before a bad update\. .*lr_scale/);
   assert.match(final.message, /Checkpoint step 2 holds the lens that produced this loss .* the last checkpoint \(step 2\) is kept in .*lens-diverged\/checkpoints$/);
   assert.equal(final.step, 2);
+  console.log(`# the failed job's message: ${final.message}`);
   const dir = join(work, 'lens-diverged', 'checkpoints');
   assert.deepEqual(readdirSync(dir).sort(), ['step-000001.safetensors', 'step-000002.safetensors']);
   const good = openCheckpoint(join(dir, 'step-000001.safetensors'));
