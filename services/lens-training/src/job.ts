@@ -237,10 +237,12 @@ export class TrainingJob extends EventEmitter {
   private trainerFailure(err: unknown, step: number): Error {
     const why = err instanceof Error ? err.message : String(err);
     let nonFinite = '';
-    if (/^the loss of layer \d+ is|^gradient norm is/.test(why)) {
+    if (/^the loss of layer \d+ is|^gradient norm is|^the update of step \d+ made the translator weights non-finite/.test(why)) {
       nonFinite = '. The lens or its inputs overflowed: usual causes are a warm-start lens (lens_init_path) with huge or non-finite weights, or a learning rate too high for this model (lr_scale)';
-      // The loss is checked before each update, so a checkpoint of the step just before holds the lens that overflowed.
-      if (this.snapshot.checkpointStep === step && step > 0) {
+      // The loss is checked before each update, so a checkpoint of the step just before holds
+      // the lens that produced it. (An update that overflows the weights is refused before
+      // any checkpoint, so every kept checkpoint is finite.)
+      if (/^the loss of layer/.test(why) && this.snapshot.checkpointStep === step && step > 0) {
         const earlier = listCheckpoints(this.deps.outputDir).length > 1 ? ' (the one before it is kept too)' : '';
         nonFinite += `. Checkpoint step ${step} holds the lens that produced this loss${earlier}`;
       }

@@ -150,6 +150,11 @@ export class TranslatorTrainer {
       for (const x of t.weight) w += x * x;
       if (t.bias) for (const x of t.bias) b += x * x;
     }
+    // A finite loss and gradient can still take the weights to inf (a learning rate far too
+    // high): refuse here, so no checkpoint or lens is ever written from this update.
+    if (!Number.isFinite(w) || !Number.isFinite(b)) {
+      throw new Error(`the update of step ${step + 1} made the translator weights non-finite (learning rate ${lr}, gradient norm ${gradNorm}): stopping before they are saved or used`);
+    }
     return { step, lr, gradNorm, weightNorm: Math.sqrt(w), biasNorm: Math.sqrt(b) };
   }
 
