@@ -6,7 +6,7 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { ArchConfig, Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader, transpose } from '../common/params';
+import { loadLlamaLayout } from '../common/llamaLayout';
 import { applyRotary, attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
@@ -17,35 +17,9 @@ export const gemma: Architecture<ArchConfig> = {
   dims: (c) => c,
 
   loadParams(weights: WeightSource, c: ArchConfig): Map<string, HostArray> {
-    const D = c.dModel, I = c.intermediateSize, H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim;
-    const r = new ParamReader(weights, `hidden_size ${D}, heads ${H}, kv heads ${Hkv}, head_dim ${Dh}, intermediate_size ${I}, vocab ${c.vocabSize}`);
     // Checkpoints saved from GemmaModel (not ...ForCausalLM) have no "model." prefix.
-    const p = weights.has('model.embed_tokens.weight') ? 'model.' : '';
-    r.take('embed', `${p}embed_tokens.weight`, [c.vocabSize, D]);
-    for (let i = 0; i < c.numLayers; i++) {
-      const h = `${p}layers.${i}.`;
-      // Norm weights stay as stored (w); rmsNorm(..., plusOne) applies 1 + w.
-      r.take(`l${i}.ln1`, `${h}input_layernorm.weight`, [D]);
-      r.take(`l${i}.ln2`, `${h}post_attention_layernorm.weight`, [D]);
-      r.takeLinear(`l${i}.q.w`, `${h}self_attn.q_proj.weight`, D, H * Dh);
-      r.takeLinear(`l${i}.k.w`, `${h}self_attn.k_proj.weight`, D, Hkv * Dh);
-      r.takeLinear(`l${i}.v.w`, `${h}self_attn.v_proj.weight`, D, Hkv * Dh);
-      r.takeLinear(`l${i}.o.w`, `${h}self_attn.o_proj.weight`, H * Dh, D);
-      if (c.qkvBias) {
-        r.take(`l${i}.q.b`, `${h}self_attn.q_proj.bias`, [H * Dh]);
-        r.take(`l${i}.k.b`, `${h}self_attn.k_proj.bias`, [Hkv * Dh]);
-        r.take(`l${i}.v.b`, `${h}self_attn.v_proj.bias`, [Hkv * Dh]);
-      }
-      if (c.outputBias) r.take(`l${i}.o.b`, `${h}self_attn.o_proj.bias`, [D]);
-      r.takeLinear(`l${i}.gate.w`, `${h}mlp.gate_proj.weight`, D, I);
-      r.takeLinear(`l${i}.up.w`, `${h}mlp.up_proj.weight`, D, I);
-      r.takeLinear(`l${i}.down.w`, `${h}mlp.down_proj.weight`, I, D);
-    }
-    r.take('norm', `${p}norm.weight`, [D]);
-    if (!c.tieWordEmbeddings && r.has('lm_head.weight')) r.takeLinear('lm_head', 'lm_head.weight', D, c.vocabSize);
-    else if (!c.tieWordEmbeddings) throw new Error(`${weights.describe()}: lm_head.weight is missing and tie_word_embeddings is false`);
-    else r.set('lm_head', { shape: [D, c.vocabSize], data: transpose(r.params.get('embed')!.data as Float32Array, c.vocabSize, D) });
-    return r.params;
+    // Norm weights stay as stored (w); rmsNorm(..., plusOne) applies 1 + w.
+    return loadLlamaLayout(weights, c, weights.has('model.embed_tokens.weight') ? 'model.' : '');
   },
 
   runtimeInputs(c: ArchConfig, _batch: number, seq: number): RuntimeInputs {
