@@ -1,8 +1,10 @@
 /**
- * TfjsEngine: runs a TensorProgram eagerly on TensorFlow.js. `compile` uploads the params
- * once; each `run` uploads the inputs, calls `program.fn` with `tfjsOps` inside `tf.tidy`
- * (so every intermediate is freed, also when fn throws) and reads the requested outputs
- * back as float32.
+ * TfjsEngine: runs a TensorProgram on TensorFlow.js. `compile` uploads the params once;
+ * the first `run` records the program's op calls as a tape (tape.ts); each `run` uploads
+ * the inputs and replays the steps the requested outputs need with `tfjsOps`, each step
+ * in its own tf.tidy and every intermediate disposed right after its last use (the whole
+ * run inside an outer tf.tidy, so everything is freed also when a step throws), then
+ * reads the requested outputs back as float32.
  */
 import type { Tensor } from '@tensorflow/tfjs';
 import type { CompiledProgram, Engine, HostArray, RuntimeInputs, TensorProgram } from '../ops.js';
@@ -17,6 +19,7 @@ import {
   type TfjsEngineName,
 } from './backend.js';
 import { tfjsOps } from './ops.js';
+import { planTape, recordTape, TapeValue, type Tape, type TapeArg } from './tape.js';
 
 export interface TfjsEngineOptions extends TfjsBackendOptions {
   /** Which backend to start the search at (default 'auto'; see selectTfjsBackend). */
@@ -61,6 +64,7 @@ export class TfjsEngine implements Engine {
 
 export class TfjsProgram implements CompiledProgram {
   private params: Map<string, Tensor> | null;
+  private tape?: Tape;
 
   constructor(
     private readonly engine: TfjsEngine,
@@ -87,26 +91,48 @@ export class TfjsProgram implements CompiledProgram {
     checkInputs(program, inputs);
     await activateTfjsBackend(engine.selection);
 
+    const tape = this.recorded();
+    const plan = planTape(tape, wanted);
     // Synchronous from here to the end of tidy, so concurrent runs cannot interleave
     // inside one tidy scope.
     const results = tf.tidy(() => {
-      const uploaded = new Map<string, Tensor>();
-      const collector = new OutputCollector<Tensor>(program, wanted);
-      const ops = tfjsOps(tf, {
-        param: (name) => {
-          const p = params.get(name);
-          if (!p) throw unknownParam(program, name);
-          return p;
-        },
-        input: (name) => {
-          if (!(name in program.inputs)) throw undeclaredInput(program, name);
-          let t = uploaded.get(name);
-          if (!t) uploaded.set(name, (t = toTensor(tf, inputs[name], false)));
-          return t;
-        },
-        output: (name, x) => collector.add(name, x),
+      const ops = tfjsOps(tf) as unknown as Record<string, (...args: unknown[]) => Tensor>;
+      const values = new Map<number, Tensor>();
+      // Tensors that must outlive their last use on the tape: params, and values that are
+      // the same tensor object as another live value (an op may hand back its input).
+      const pinned = new Set<Tensor>(params.values());
+      const liveIds = new Map<Tensor, number>();
+      const resolve = (a: TapeArg): unknown => (a instanceof TapeValue ? values.get(a.id)! : Array.isArray(a) ? a.map((x) => resolve(x as TapeArg)) : a);
+      plan.steps.forEach((step, i) => {
+        let t: Tensor;
+        if (step.kind === 'param') {
+          const p = params.get(step.name);
+          if (!p) throw unknownParam(program, step.name);
+          t = p;
+        } else if (step.kind === 'input') {
+          if (!(step.name in program.inputs)) throw undeclaredInput(program, step.name);
+          t = toTensor(tf, inputs[step.name], false);
+        } else {
+          const fn = ops[step.method];
+          if (typeof fn !== 'function') throw new Error(`program "${program.name}": the tfjs engine has no op "${step.method}"`);
+          const args = step.args.map(resolve);
+          t = tf.tidy(() => fn(...args));
+        }
+        values.set(step.id, t);
+        liveIds.set(t, (liveIds.get(t) ?? 0) + 1);
+        for (const id of plan.lastUses.get(i) ?? []) {
+          const dead = values.get(id)!;
+          values.delete(id);
+          const left = liveIds.get(dead)! - 1;
+          if (left > 0) liveIds.set(dead, left);
+          else {
+            liveIds.delete(dead);
+            if (!pinned.has(dead)) dead.dispose();
+          }
+        }
       });
-      program.fn(ops);
+      const collector = new OutputCollector<Tensor>(program, wanted);
+      for (const [name, id] of tape.outputs) if (collector.isWanted(name)) collector.add(name, values.get(id)!);
       // clone: a result that is (a view of) a param must not be disposed with the results
       return collector.finish().map(([name, t]) => [name, t.dtype === 'float32' ? tf.clone(t) : tf.cast(t, 'float32')] as [string, Tensor]);
     });
@@ -125,6 +151,17 @@ export class TfjsProgram implements CompiledProgram {
     } finally {
       for (const [, t] of results) t.dispose();
     }
+  }
+
+  /** The program's op calls, recorded on first use; its outputs checked against the declaration. */
+  private recorded(): Tape {
+    if (!this.tape) {
+      const tape = recordTape(this.program);
+      const check = new OutputCollector<number>(this.program, []);
+      for (const [name, id] of tape.outputs) check.add(name, id);
+      this.tape = tape;
+    }
+    return this.tape;
   }
 
   async dispose(): Promise<void> {
