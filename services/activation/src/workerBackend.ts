@@ -20,8 +20,13 @@ export class WorkerBackend implements ForwardBackend {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private dead: Error | undefined;
-  /** Passes the worker answered as cancelled: dropped before running / run, result discarded. */
-  readonly cancelled = { skipped: 0, discarded: 0 };
+  /**
+   * Cancelled passes by how they ended: the worker dropped them before running (skipped),
+   * ran them and threw the result away (discarded), or had already answered when the
+   * cancel reached it, so the answer was dropped here (late; which of the three happens
+   * depends on thread timing).
+   */
+  readonly cancelled = { skipped: 0, discarded: 0, late: 0 };
 
   private constructor(
     private readonly worker: Worker,
@@ -37,7 +42,7 @@ export class WorkerBackend implements ForwardBackend {
       if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
       // A result nobody wants any more is dropped here, so its buffers can be freed.
       if (msg.type === 'cancelled' || p.signal?.aborted) {
-        if (msg.type === 'cancelled') this.cancelled[msg.ran ? 'discarded' : 'skipped']++;
+        this.cancelled[msg.type !== 'cancelled' ? 'late' : msg.ran ? 'discarded' : 'skipped']++;
         p.reject(new ForwardCancelledError());
         return;
       }

@@ -31,8 +31,11 @@ test('cancelled passes reject with ForwardCancelledError, leave nothing in fligh
   }
   for (const p of [kept, afterThem]) assert.deepEqual((await p).hiddenStates, reference.hiddenStates);
   assert.equal(backend.inFlight, 0);
-  // The worker itself answered both as cancelled (not with hidden states to throw away here).
-  assert.equal(backend.cancelled.skipped + backend.cancelled.discarded, 2);
+  // Each cancelled pass got exactly one answer. Usually the worker drops or discards it
+  // itself; when this thread is descheduled between posting and aborting (a loaded CI
+  // machine), the worker may finish both first and their results are dropped here.
+  const { skipped, discarded, late } = backend.cancelled;
+  assert.equal(skipped + discarded + late, 2, JSON.stringify(backend.cancelled));
 
   // Cancelling a pass that already answered changes nothing; one cancelled before it is
   // posted never reaches the worker.
