@@ -1,6 +1,7 @@
 export { lrMultiplier, defaultWarmupSteps } from './schedule';
 export {
-  LensOptimizer, baseLearningRate, globalGradNorm, defaultOptimizerConfig,
+  LensOptimizer, baseLearningRate, globalGradNorm, defaultOptimizerConfig, defaultMuonConfig,
   type OptimizerConfig, type OptimizerState, type Trainable,
 } from './optimizer';
+export { NewtonSchulzRunner, muonScale, type Matrix } from './muon';
 export { TranslatorTrainer, type TrainerOptions, type MicroBatch, type StepStats } from './trainer';

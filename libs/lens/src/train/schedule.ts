@@ -14,8 +14,9 @@ export function lrMultiplier(step: number, numSteps: number, warmupSteps: number
 
 /**
  * The original's documented warmup defaults (its code never applied the Adam one, a
- * string-vs-enum comparison bug; FIX): Adam min(0.2 * steps, 1000), SGD none.
+ * string-vs-enum comparison bug; FIX): Adam min(0.2 * steps, 1000), SGD none, Muon none
+ * (PR #141 gives it the SGD branch: linear decay to zero from the first step).
  */
-export function defaultWarmupSteps(optimizer: 'sgd' | 'adam', numSteps: number): number {
+export function defaultWarmupSteps(optimizer: 'sgd' | 'adam' | 'muon', numSteps: number): number {
   return optimizer === 'adam' ? Math.min(Math.floor(0.2 * numSteps), 1000) : 0;
 }
