@@ -22,7 +22,7 @@ async function trainer(lrScale: number): Promise<TranslatorTrainer> {
 test('a sane learning rate gives finite weights and stats', async () => {
   const t = await trainer(1);
   await t.accumulate(microBatch, 1);
-  const stats = t.step(0);
+  const stats = await t.step(0);
   assert.ok(stats.weightNorm > 0 && Number.isFinite(stats.weightNorm) && Number.isFinite(stats.gradNorm));
 });
 
@@ -30,5 +30,5 @@ test('an update that overflows the weights stops the step with a message naming 
   const t = await trainer(1e300);
   const losses = await t.accumulate(microBatch, 1);
   assert.ok(losses.every(Number.isFinite), 'the loss itself is finite: only the update overflows');
-  assert.throws(() => t.step(0), /step 1 made the translator weights non-finite \(learning rate [^)]*, gradient norm [^)]*\)/);
+  await assert.rejects(t.step(0), /step 1 made the translator weights non-finite \(learning rate [^)]*, gradient norm [^)]*\)/);
 });

@@ -49,7 +49,7 @@ test('the thread computes what the in-process trainer computes, bit for bit, and
         assert.equal(h0.byteLength, 0, 'the hidden states were transferred (detached here), not copied');
         assert.equal(mb.inputIds.byteLength, 0);
       }
-      assert.deepEqual(await thread.step(step), local.step(step));
+      assert.deepEqual(await thread.step(step), await local.step(step));
     }
     const snap = await thread.snapshot();
     snap.lens.translators.forEach((t, l) => {

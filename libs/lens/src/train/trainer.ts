@@ -59,7 +59,8 @@ export class TranslatorTrainer {
       throw new Error(`lens has ${this.lens.translators.length} translators of width ${this.lens.dModel}, the model needs ${opts.numLayers} of width ${d}`);
     }
     this.grads = this.lens.translators.map((t) => ({ weight: new Float32Array(d * d), bias: t.bias ? new Float32Array(d) : null }));
-    this.optimizer = new LensOptimizer(opts.optimizer, state);
+    // Muon's Newton-Schulz runs on the same engine as the gradients (compiled on its first step)
+    this.optimizer = new LensOptimizer(opts.optimizer, state, engine);
   }
 
   static async create(engine: Engine, u: Unembedding, opts: TrainerOptions, lens?: TunedLensWeights, state?: OptimizerState): Promise<TranslatorTrainer> {
@@ -141,10 +142,13 @@ export class TranslatorTrainer {
     return losses;
   }
 
-  /** One optimiser step (0-based `step` picks the scheduled learning rate). */
-  step(step: number): StepStats {
+  /**
+   * One optimiser step (0-based `step` picks the scheduled learning rate). Async because
+   * Muon runs Newton-Schulz on the engine; SGD and Adam do no engine work here.
+   */
+  async step(step: number): Promise<StepStats> {
     const lr = baseLearningRate(this.opts.optimizer) * lrMultiplier(step, this.opts.numSteps, this.opts.warmupSteps);
-    const gradNorm = this.optimizer.step(this.trainables(), lr);
+    const gradNorm = await this.optimizer.stepAsync(this.trainables(), lr);
     let w = 0, b = 0;
     for (const t of this.lens.translators) {
       for (const x of t.weight) w += x * x;
@@ -161,7 +165,8 @@ export class TranslatorTrainer {
   private trainables(): Trainable[] {
     const out: Trainable[] = [];
     this.lens.translators.forEach((t, l) => {
-      if (!this.opts.biasOnly) out.push({ name: `${l}.weight`, value: t.weight, grad: this.grads[l].weight });
+      // weight [d, d] (out x in): the shape sends it to Muon when the optimizer is 'muon'
+      if (!this.opts.biasOnly) out.push({ name: `${l}.weight`, value: t.weight, grad: this.grads[l].weight, shape: [this.lens.dModel, this.lens.dModel] });
       if (t.bias) out.push({ name: `${l}.bias`, value: t.bias, grad: this.grads[l].bias! });
     });
     return out;
@@ -170,6 +175,7 @@ export class TranslatorTrainer {
   async dispose(): Promise<void> {
     await this.stepProgram?.dispose();
     await this.target?.dispose();
+    await this.optimizer.dispose();
   }
 }
 

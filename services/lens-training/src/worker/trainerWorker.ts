@@ -40,7 +40,7 @@ async function handle(trainer: TranslatorTrainer, req: TrainerRequest): Promise<
       return { value: await trainer.accumulate({ batch: mb.batch, seq: mb.seq, inputIds: mb.inputIds, hiddenStates }, req.weight) };
     }
     case 'step':
-      return { value: trainer.step(req.step) };
+      return { value: await trainer.step(req.step) };
     case 'snapshot':
       return snapshot(trainer);
   }

@@ -77,7 +77,7 @@ export class OurTraining {
     const s = performance.now();
     const losses = await this.trainer.accumulate(this.mb, 1);
     const a = performance.now();
-    const stats = this.trainer.step(this.next++);
+    const stats = await this.trainer.step(this.next++);
     const e = performance.now();
     const profile = this.prof ? { total: (e - s) / 1000, accumulate: (a - s) / 1000, optimizer: (e - a) / 1000, engine: this.prof.snapshot() } : undefined;
     return { losses, stats, seconds: (e - s) / 1000, profile };
