@@ -4,7 +4,8 @@
  */
 export { CorpusError, ChunkingError, type CorpusErrorKind, type ChunkingErrorKind } from './errors';
 export { readCorpus, parseCorpusLine, isZstdPath, type ReadCorpusOptions } from './corpus';
-export { documentsFrom, type DocumentSource } from './documents';
+export { documentsFrom, shuffledDocuments, type DocumentSource } from './documents';
+export { Mt19937, torchRandperm, MAX_PERMUTATION_SIZE } from './permutation';
 export { LineSplitter, type RawLine } from './lines';
 export { zstdDecompress } from './zstd';
 export { chunkSizeFor, eosTextOf, DEFAULT_EOS_TEXT, type ChunkTokenizer } from './chunk-tokenizer';

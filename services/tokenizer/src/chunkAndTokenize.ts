@@ -7,7 +7,7 @@ import { tensorV1, tokenizerV1 } from '@tuned-lens/proto';
 import {
   invalidArgument, notFound, resourceExhausted, resolveFileInRoots, writeMessage, type Logger,
 } from '@tuned-lens/grpc-kit';
-import { chunkAndTokenize, readCorpus, CorpusError, ChunkingError, planChunking, type TokenChunk } from '@tuned-lens/data';
+import { chunkAndTokenize, readCorpus, shuffledDocuments, CorpusError, ChunkingError, planChunking, type TokenChunk } from '@tuned-lens/data';
 import type { TokenizerHolder } from './tokenizerHolder';
 import type { TokenizerLimits } from './limits';
 
@@ -51,6 +51,9 @@ export class ChunkStreams {
     if (config.skipChunks < 0 || config.maxChunks < 0 || config.chunksPerFrame < 0) {
       throw invalidArgument('skip_chunks, max_chunks and chunks_per_frame must not be negative');
     }
+    if (config.shuffleSeed < 0 || config.shuffleSeed > 0xffffffff) {
+      throw invalidArgument(`shuffle_seed must be in 0..${0xffffffff} (the generator takes 32 bits), got ${config.shuffleSeed}`);
+    }
     let plan;
     try {
       plan = planChunking(tokenizer, {
@@ -74,6 +77,7 @@ export class ChunkStreams {
     } else {
       documents = this.streamedDocuments(requests);
     }
+    if (config.shuffleDocuments) documents = shuffledDocuments(documents, config.shuffleSeed || 42);
 
     await writeMessage(call, { frame: { $case: 'start', start: { chunkSize: plan.chunkSize, eosToken: plan.eosText } } });
     const perFrame = config.chunksPerFrame || Math.max(1, Math.floor(FRAME_BYTES / (plan.chunkSize * 4)));

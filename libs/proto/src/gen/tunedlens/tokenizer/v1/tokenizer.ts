@@ -105,6 +105,14 @@ export interface ChunkConfig {
   skipChunks: number;
   /** Stop after this many chunks (after the skip); 0 = all. */
   maxChunks: number;
+  /**
+   * The original's --dataset_shuffle: read every document, then chunk them in the order
+   * of one seeded permutation (torch.randperm's order for shuffle_seed). Holds the
+   * corpus's text in memory.
+   */
+  shuffleDocuments: boolean;
+  /** Seed of that permutation; 0 = 42 (the original's default). */
+  shuffleSeed: number;
 }
 
 export interface Documents {
@@ -982,6 +990,8 @@ function createBaseChunkConfig(): ChunkConfig {
     chunksPerFrame: 0,
     skipChunks: 0,
     maxChunks: 0,
+    shuffleDocuments: false,
+    shuffleSeed: 0,
   };
 }
 
@@ -1010,6 +1020,12 @@ export const ChunkConfig: MessageFns<ChunkConfig> = {
     }
     if (message.maxChunks !== 0) {
       writer.uint32(64).int64(message.maxChunks);
+    }
+    if (message.shuffleDocuments !== false) {
+      writer.uint32(72).bool(message.shuffleDocuments);
+    }
+    if (message.shuffleSeed !== 0) {
+      writer.uint32(80).int64(message.shuffleSeed);
     }
     return writer;
   },
@@ -1091,6 +1107,22 @@ export const ChunkConfig: MessageFns<ChunkConfig> = {
             message.maxChunks = longToNumber(reader.int64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.shuffleDocuments = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.shuffleSeed = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1145,6 +1177,16 @@ export const ChunkConfig: MessageFns<ChunkConfig> = {
         : isSet(object.max_chunks)
         ? globalThis.Number(object.max_chunks)
         : 0,
+      shuffleDocuments: isSet(object.shuffleDocuments)
+        ? globalThis.Boolean(object.shuffleDocuments)
+        : isSet(object.shuffle_documents)
+        ? globalThis.Boolean(object.shuffle_documents)
+        : false,
+      shuffleSeed: isSet(object.shuffleSeed)
+        ? globalThis.Number(object.shuffleSeed)
+        : isSet(object.shuffle_seed)
+        ? globalThis.Number(object.shuffle_seed)
+        : 0,
     };
   },
 
@@ -1174,6 +1216,12 @@ export const ChunkConfig: MessageFns<ChunkConfig> = {
     if (message.maxChunks !== 0) {
       obj.maxChunks = Math.round(message.maxChunks);
     }
+    if (message.shuffleDocuments !== false) {
+      obj.shuffleDocuments = message.shuffleDocuments;
+    }
+    if (message.shuffleSeed !== 0) {
+      obj.shuffleSeed = Math.round(message.shuffleSeed);
+    }
     return obj;
   },
 
@@ -1190,6 +1238,8 @@ export const ChunkConfig: MessageFns<ChunkConfig> = {
     message.chunksPerFrame = object.chunksPerFrame ?? 0;
     message.skipChunks = object.skipChunks ?? 0;
     message.maxChunks = object.maxChunks ?? 0;
+    message.shuffleDocuments = object.shuffleDocuments ?? false;
+    message.shuffleSeed = object.shuffleSeed ?? 0;
     return message;
   },
 };
