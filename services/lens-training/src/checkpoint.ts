@@ -1,8 +1,8 @@
 /**
  * Training checkpoints: lens, optimiser state, schedule position, data position and
  * step in one safetensors file (tensors + JSON metadata), written atomically to
- * <output>/checkpoints/step-<n>.safetensors. The newest two are kept; resuming loads
- * the newest that reads back intact.
+ * <checkpoint dir>/step-<n>.safetensors (default dir: <output>/checkpoints). The newest two
+ * are kept; resuming loads the newest that reads back intact.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,8 @@ export interface CheckpointMeta {
   tokensSeen: number;
   fingerprint: string;
   layerLosses: number[];
+  /** Chunks in the corpus (the permutation's size); absent in checkpoints before 2026-12. */
+  corpusChunks?: number;
 }
 
 export interface LoadedCheckpoint extends CheckpointMeta {
@@ -25,10 +27,12 @@ export interface LoadedCheckpoint extends CheckpointMeta {
   file: string;
 }
 
-const dirOf = (output: string) => join(output, 'checkpoints');
-const fileOf = (output: string, step: number) => join(dirOf(output), `step-${String(step).padStart(6, '0')}.safetensors`);
+const fileOf = (dir: string, step: number) => join(dir, `step-${String(step).padStart(6, '0')}.safetensors`);
 
-export function saveCheckpoint(output: string, lens: TunedLensWeights, opt: OptimizerState, meta: CheckpointMeta, keep = 2): string {
+/** The default checkpoint folder of an output folder (the original's --checkpoint_dir default). */
+export const defaultCheckpointDir = (output: string): string => join(output, 'checkpoints');
+
+export function saveCheckpoint(dir: string, lens: TunedLensWeights, opt: OptimizerState, meta: CheckpointMeta, keep = 2): string {
   const d = lens.dModel;
   const tensors: Record<string, TensorToWrite> = {};
   lens.translators.forEach((t, l) => {
@@ -38,24 +42,23 @@ export function saveCheckpoint(output: string, lens: TunedLensWeights, opt: Opti
   for (const [kind, map] of Object.entries({ m: opt.m, v: opt.v, vmax: opt.vmax })) {
     for (const [name, arr] of Object.entries(map)) tensors[`opt.${kind}.${name}`] = { dtype: 'F32', shape: [arr.length], data: arr };
   }
-  mkdirSync(dirOf(output), { recursive: true });
-  const file = fileOf(output, meta.step);
+  mkdirSync(dir, { recursive: true });
+  const file = fileOf(dir, meta.step);
   writeSafetensors(file, tensors, { meta: JSON.stringify({ ...meta, optimizerStep: opt.step, layers: lens.translators.length, dModel: d, bias: lens.translators[0]?.bias !== null }) });
   // Keep the newest `keep`; older ones are superseded.
-  const all = listCheckpoints(output);
+  const all = listCheckpoints(dir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(old, { force: true });
   return file;
 }
 
-export function listCheckpoints(output: string): string[] {
-  const dir = dirOf(output);
+export function listCheckpoints(dir: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir).filter((f) => /^step-\d+\.safetensors$/.test(f)).sort().map((f) => join(dir, f));
 }
 
 /** The newest checkpoint that reads back intact, or undefined when there is none. */
-export function loadNewestCheckpoint(output: string, onSkip?: (file: string, why: string) => void): LoadedCheckpoint | undefined {
-  for (const file of listCheckpoints(output).reverse()) {
+export function loadNewestCheckpoint(dir: string, onSkip?: (file: string, why: string) => void): LoadedCheckpoint | undefined {
+  for (const file of listCheckpoints(dir).reverse()) {
     try {
       const ck = openCheckpoint(file);
       const meta = JSON.parse(ck.metadata.meta) as CheckpointMeta & { optimizerStep: number; layers: number; dModel: number; bias: boolean };

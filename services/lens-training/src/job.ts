@@ -10,15 +10,18 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { TokenizerClient } from '@tuned-lens/clients';
 import type { EngineChoice } from '@tuned-lens/engine';
 import { failedPrecondition, invalidArgument, type ClientTlsConfig, type Logger } from '@tuned-lens/grpc-kit';
-import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
+import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type StepStats, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
 import { activationV1, type trainingV1 } from '@tuned-lens/proto';
 import { ActivationPool } from './activationPool';
 import { listCheckpoints, loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
-import { resumeFingerprint, type JobConfig } from './config';
-import { shuffledChunks } from './dataFeed';
+import { resumeFingerprint, resumeMismatch, type JobConfig } from './config';
+import { permutedChunks } from './dataFeed';
+import { TrainLog } from './trainLog';
 import { microBatches, type PlannedMicroBatch } from './microBatches';
 import { OneAhead } from './oneAhead';
 import { TrainerThread } from './trainerThread';
@@ -38,6 +41,11 @@ export interface JobSnapshot {
   stepSeconds: number;
   gradNorm: number;
   weightNorm: number;
+  biasNorm: number;
+  /** Learning rate of the last step. */
+  lr: number;
+  /** Seconds since this run started training. */
+  elapsedSeconds: number;
   tokensSeen: number;
   checkpointStep: number;
   message: string;
@@ -54,6 +62,8 @@ export interface JobDeps {
   resolveLens(path: string): string;
   /** The output folder, already resolved inside the server's roots. */
   outputDir: string;
+  /** The checkpoint folder, resolved inside the server's roots (default <outputDir>/checkpoints). */
+  checkpointDir: string;
   /** Rows per engine call (bounds [rows, vocab] intermediates). */
   maxRowsPerCall?: number;
 }
@@ -70,7 +80,7 @@ export class TrainingJob extends EventEmitter {
     this.setMaxListeners(100);
     this.snapshot = {
       jobId: this.id, state: 'queued', step: 0, numSteps: config.numSteps, layerLossNats: [], natsToBpb: NaN,
-      tokensPerSecond: 0, stepSeconds: 0, gradNorm: 0, weightNorm: 0, tokensSeen: 0, checkpointStep: -1, message: '',
+      tokensPerSecond: 0, stepSeconds: 0, gradNorm: 0, weightNorm: 0, biasNorm: 0, lr: 0, elapsedSeconds: 0, tokensSeen: 0, checkpointStep: -1, message: '',
     };
   }
 
@@ -126,15 +136,17 @@ export class TrainingJob extends EventEmitter {
       const fingerprint = resumeFingerprint(cfg, seqLen);
 
       // Resume from the newest checkpoint of this output folder, or start (maybe warm).
-      const ck = loadNewestCheckpoint(this.deps.outputDir, (file, why) => log.warn('skipping unreadable checkpoint', { file, why }));
+      const ckDir = this.deps.checkpointDir;
+      const ck = loadNewestCheckpoint(ckDir, (file, why) => log.warn('skipping unreadable checkpoint', { file, why }));
       let lens: TunedLensWeights | undefined;
       let startStep = 0, position = 0, tokensSeen = 0;
+      let corpusChunks: number | undefined;
+      let natsToBpb = NaN;
       if (ck) {
-        if (ck.fingerprint !== fingerprint) {
-          throw failedPrecondition(`${ck.file} was written by a job with another config (data, steps, batch or optimiser differ); use another output folder or remove its checkpoints`);
-        }
+        const mismatch = resumeMismatch(ck.fingerprint, fingerprint);
+        if (mismatch) throw failedPrecondition(`${this.shownPath(ck.file)} ${mismatch}; use another output folder or remove its checkpoints`);
         if (ck.lens.dModel !== info.dModel || ck.lens.translators.length !== L) throw failedPrecondition(`${ck.file} is for a model with ${ck.lens.translators.length} layers of width ${ck.lens.dModel}`);
-        lens = ck.lens; startStep = ck.step; position = ck.position; tokensSeen = ck.tokensSeen;
+        lens = ck.lens; startStep = ck.step; position = ck.position; tokensSeen = ck.tokensSeen; corpusChunks = ck.corpusChunks;
         log.info('resuming from checkpoint', { job: this.id, file: ck.file, step: ck.step, position });
         this.update({ checkpointStep: ck.step, step: ck.step, tokensSeen });
       } else if (cfg.lensInitPath) {
@@ -143,9 +155,22 @@ export class TrainingJob extends EventEmitter {
         lens = { dModel: warm.config.dModel, translators: warm.translators.map((x) => ({ weight: x.weight.slice(), bias: x.bias ? x.bias.slice() : new Float32Array(warm.config.dModel) })) };
       }
       lens ??= zeroTunedLens(L, info.dModel);
+      mkdirSync(this.deps.outputDir, { recursive: true });
+      const trainLog = new TrainLog(join(this.deps.outputDir, 'train_log.jsonl'));
+      if (ck) trainLog.truncateTo(startStep);
+      else trainLog.reset();
 
       // The feed starts reading the first micro-batch while the thread boots (a few seconds).
-      const chunks = shuffledChunks(tokenizer, { corpusPath: cfg.dataPath, maxSeqLen: seqLen, seed: cfg.seed, startPosition: position })[Symbol.asyncIterator]();
+      const chunks = permutedChunks(tokenizer, {
+        corpusPath: cfg.dataPath, maxSeqLen: seqLen, seed: cfg.seed, startPosition: position,
+        shuffleDocuments: cfg.datasetShuffle, shuffleSeed: cfg.datasetShuffleSeed, vocabSize: tokInfo.vocabSize,
+        chunksNeeded: cfg.numSteps * samplesPerStep, expectedChunks: corpusChunks,
+        onChunked: (c) => {
+          corpusChunks = c.chunks;
+          natsToBpb = c.natsToBpb;
+          log.info('corpus chunked', { job: this.id, chunks: c.chunks, chunkSize: c.chunkSize, seconds: c.seconds.toFixed(1) });
+        },
+      })[Symbol.asyncIterator]();
       const feed = new OneAhead(microBatches(chunks, pool, { startStep, numSteps: cfg.numSteps, samplesPerStep, batchSize: cfg.batchSize, seqLen }, position));
       feed.start();
       const bootStart = performance.now();
@@ -161,10 +186,10 @@ export class TrainingJob extends EventEmitter {
       stopOnCancel = () => void running.stop();
       this.cancelSignal.signal.addEventListener('abort', stopOnCancel, { once: true });
 
-      let natsToBpb = NaN;
       this.update({ message: `training: ${cfg.numSteps} steps x ${samplesPerStep} sequences of ${seqLen} tokens` });
       let losses = new Array<number>(L).fill(0);
       let t0 = performance.now();
+      const trainingStart = t0;
       for (;;) {
         if (this.cancelRequested) break;
         const next = await abortable(feed.next(), this.cancelSignal.signal);
@@ -179,12 +204,19 @@ export class TrainingJob extends EventEmitter {
         const secs = (performance.now() - t0) / 1000;
         position = mb.position;
         tokensSeen += samplesPerStep * seqLen;
-        if (!Number.isFinite(natsToBpb)) natsToBpb = await this.natsToBpbHint(tokenizer, cfg.dataPath, seqLen);
-        this.recordStep(step + 1, losses, natsToBpb, stats.gradNorm, stats.weightNorm, secs, samplesPerStep * seqLen, tokensSeen);
+        const tokens = samplesPerStep * seqLen;
+        const elapsed = (performance.now() - trainingStart) / 1000;
+        trainLog.append({
+          step, lr: stats.lr, grad_norm: stats.gradNorm, loss: cfg.loss, loss_nats: losses,
+          loss_bpb: Number.isFinite(natsToBpb) ? losses.map((x) => x * natsToBpb) : null,
+          weight_norm: stats.weightNorm, bias_norm: stats.biasNorm, tokens_per_s: tokens / secs, step_seconds: secs,
+          elapsed_seconds: elapsed, tokens_seen: tokensSeen,
+        });
+        this.recordStep(step + 1, losses, natsToBpb, stats, secs, elapsed, tokens, tokensSeen);
         const isLast = step + 1 === cfg.numSteps;
         if (cfg.checkpointFreq > 0 && (step + 1) % cfg.checkpointFreq === 0 && !isLast) {
           const state = await running.snapshot().catch(failedAt);
-          saveCheckpoint(this.deps.outputDir, state.lens, state.optimizer, { step: step + 1, position, tokensSeen, fingerprint, layerLosses: losses });
+          saveCheckpoint(this.deps.checkpointDir, state.lens, state.optimizer, { step: step + 1, position, tokensSeen, fingerprint, layerLosses: losses, corpusChunks });
           this.update({ checkpointStep: step + 1 });
         }
         losses = new Array<number>(L).fill(0);
@@ -226,7 +258,16 @@ export class TrainingJob extends EventEmitter {
   /** Where a stopped job can resume from, for its final message. */
   private checkpointNote(): string {
     const c = this.snapshot.checkpointStep;
-    return c >= 0 ? `the last checkpoint (step ${c}) is kept in ${this.config.outputPath}/checkpoints` : 'no checkpoint had been written';
+    return c >= 0 ? `the last checkpoint (step ${c}) is kept in ${this.shownPath(this.deps.checkpointDir)}` : 'no checkpoint had been written';
+  }
+
+  /** A server path as the client named it (relative to the output folder it gave), not the server's absolute path. */
+  private shownPath(path: string): string {
+    const out = this.deps.outputDir;
+    if (path === out) return this.config.outputPath;
+    if (path.startsWith(out + sep)) return join(this.config.outputPath, path.slice(out.length + 1));
+    if (this.config.checkpointPath && path.startsWith(this.deps.checkpointDir)) return join(this.config.checkpointPath, path.slice(this.deps.checkpointDir.length));
+    return path;
   }
 
   /**
@@ -243,22 +284,15 @@ export class TrainingJob extends EventEmitter {
       // the lens that produced it. (An update that overflows the weights is refused before
       // any checkpoint, so every kept checkpoint is finite.)
       if (/^the loss of layer/.test(why) && this.snapshot.checkpointStep === step && step > 0) {
-        const earlier = listCheckpoints(this.deps.outputDir).length > 1 ? ' (the one before it is kept too)' : '';
+        const earlier = listCheckpoints(this.deps.checkpointDir).length > 1 ? ' (the one before it is kept too)' : '';
         nonFinite += `. Checkpoint step ${step} holds the lens that produced this loss${earlier}`;
       }
     }
     return new Error(`training stopped at step ${step + 1} of ${this.config.numSteps}: ${why}${nonFinite}; ${this.checkpointNote()}`);
   }
 
-  /** nats_to_bpb of the corpus, from a cheap pass over its first chunks (the tokenizer counts bytes). */
-  private async natsToBpbHint(tokenizer: TokenizerClient, dataPath: string, seqLen: number): Promise<number> {
-    for await (const ev of tokenizer.chunkAndTokenize({ corpusPath: dataPath, maxSeqLen: seqLen, maxChunks: 64 })) {
-      if (ev.kind === 'summary') return ev.summary.natsToBpb;
-    }
-    return NaN;
-  }
-
-  private recordStep(step: number, losses: number[], natsToBpb: number, gradNorm: number, weightNorm: number, secs: number, tokens: number, tokensSeen: number): void {
+  private recordStep(step: number, losses: number[], natsToBpb: number, stats: StepStats, secs: number, elapsedSeconds: number, tokens: number, tokensSeen: number): void {
+    const { gradNorm, weightNorm, biasNorm, lr } = stats;
     const m = this.deps.metrics;
     losses.forEach((x, l) => {
       m.layerLossNats.set({ job: this.id, layer: String(l) }, x);
@@ -270,7 +304,7 @@ export class TrainingJob extends EventEmitter {
     m.weightNorm.set({ job: this.id }, weightNorm);
     m.step.set({ job: this.id }, step);
     m.tokens.inc(tokens);
-    this.update({ step, layerLossNats: losses, natsToBpb, gradNorm, weightNorm, stepSeconds: secs, tokensPerSecond: tokens / secs, tokensSeen });
+    this.update({ step, layerLossNats: losses, natsToBpb, gradNorm, weightNorm, biasNorm, lr, elapsedSeconds, stepSeconds: secs, tokensPerSecond: tokens / secs, tokensSeen });
   }
 }
 

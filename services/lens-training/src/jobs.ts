@@ -4,6 +4,7 @@ import type { EngineChoice } from '@tuned-lens/engine';
 import type { trainingV1 } from '@tuned-lens/proto';
 import { resolveJobConfig } from './config';
 import { TrainingJob } from './job';
+import { defaultCheckpointDir } from './checkpoint';
 import type { TrainingMetrics } from './metrics';
 
 export interface JobRegistryOptions {
@@ -31,9 +32,10 @@ export class JobRegistry {
     }
     const outputDir = resolveOutputInRoots(cfg.outputPath, { roots: this.opts.roots });
     if (this.outputsInUse.has(outputDir)) throw invalidArgument(`another running job writes to ${cfg.outputPath}`);
+    const checkpointDir = cfg.checkpointPath ? resolveOutputInRoots(cfg.checkpointPath, { roots: this.opts.roots }) : defaultCheckpointDir(outputDir);
     if (cfg.lensInitPath) resolveDirInRoots(cfg.lensInitPath, { roots: this.opts.roots }); // refuse bad paths at once
     const job = new TrainingJob(cfg, config, {
-      log: this.opts.log, metrics: this.opts.metrics, engine: this.opts.engine, tls: this.opts.tls, outputDir,
+      log: this.opts.log, metrics: this.opts.metrics, engine: this.opts.engine, tls: this.opts.tls, outputDir, checkpointDir,
       resolveLens: (p) => resolveDirInRoots(p, { roots: this.opts.roots }), maxRowsPerCall: this.opts.maxRowsPerCall,
     });
     this.jobs.set(job.id, job);

@@ -46,6 +46,7 @@ function toProto(s: JobSnapshot, job: TrainingJob): trainingV1.JobStatus {
     jobId: s.jobId, state: states[s.state], step: s.step, numSteps: s.numSteps,
     layerLosses: s.layerLossNats.map((nats, layer) => ({ layer, nats, bitsPerByte: Number.isFinite(s.natsToBpb) ? nats * s.natsToBpb : 0 })),
     tokensPerSecond: s.tokensPerSecond, stepSeconds: s.stepSeconds, gradNorm: s.gradNorm, weightNorm: s.weightNorm,
+    lr: s.lr, biasNorm: s.biasNorm, elapsedSeconds: s.elapsedSeconds,
     tokensSeen: s.tokensSeen, checkpointStep: s.checkpointStep, message: s.message, config: job.protoConfig,
   };
 }

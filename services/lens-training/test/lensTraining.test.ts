@@ -11,7 +11,7 @@ import { Registry } from '@tuned-lens/metrics';
 import { trainingV1 } from '@tuned-lens/proto';
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens } from '@tuned-lens/lens';
 import { ActivationClient } from '@tuned-lens/clients';
-import { openCheckpoint } from '@tuned-lens/models';
+import { openCheckpoint, writeSafetensors } from '@tuned-lens/models';
 import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
 import { startActivationServer } from '@tuned-lens/activation-service';
 import { startLensTrainingServer, type LensTrainingServer } from '../src/index';
@@ -84,7 +84,25 @@ test('a job trains, lowers the loss, writes a lens folder and exposes training m
     assert.match(metrics, new RegExp(`^${name}`, 'm'), name);
   }
   assert.match(metrics, /^tunedlens_training_step\{job="[0-9a-f]+"\} 6$/m);
+  // The training log: one line per step with what WatchJob streamed.
+  const log = readTrainLog('lens-a');
+  assert.deepEqual(log.map((r) => r.step), [0, 1, 2, 3, 4, 5]);
+  log.forEach((r, k) => {
+    assert.deepEqual(r.loss_nats, steps[k].layerLosses.map((l) => l.nats));
+    assert.deepEqual(r.loss_bpb, steps[k].layerLosses.map((l) => l.bitsPerByte));
+    assert.equal(r.grad_norm, steps[k].gradNorm);
+    assert.equal(r.lr, steps[k].lr);
+    assert.equal(r.weight_norm, steps[k].weightNorm);
+    assert.equal(r.bias_norm, steps[k].biasNorm);
+    assert.equal(r.tokens_seen, (k + 1) * 1024);
+    assert.ok(r.tokens_per_s > 0 && r.step_seconds > 0 && r.elapsed_seconds >= r.step_seconds);
+  });
+  // SGD's linear decay to 0 over 6 steps from lr_scale * (1 - momentum) = 0.1.
+  assert.ok(Math.abs(log[3].lr - 0.1 * (6 - 3) / 6) < 1e-12);
 });
+
+interface TrainLogLine { step: number; lr: number; grad_norm: number; loss_nats: number[]; loss_bpb: number[]; weight_norm: number; bias_norm: number; tokens_seen: number; tokens_per_s: number; step_seconds: number; elapsed_seconds: number }
+const readTrainLog = (output: string): TrainLogLine[] => readFileSync(join(work, output, 'train_log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TrainLogLine);
 
 test('killing a trainer mid-job and resuming from its checkpoint gives the same lens', async () => {
   const reference = await runJob(await trainingServer(), baseConfig('lens-ref'));
@@ -112,6 +130,38 @@ test('killing a trainer mid-job and resuming from its checkpoint gives the same 
   // Same data order, same arithmetic: expected bitwise; allow float reassociation noise.
   assert.ok(maxDiff <= 1e-6, `resumed lens differs from the uninterrupted one by ${maxDiff}`);
   console.log(`# resumed vs uninterrupted lens: max abs difference ${maxDiff}`);
+  // The resumed job's log keeps the steps its checkpoint holds, drops what the killed run did
+  // after it, and appends: one line per step, the same losses as the uninterrupted run.
+  const resumedLog = readTrainLog('lens-resumed'), refLog = readTrainLog('lens-ref');
+  assert.deepEqual(resumedLog.map((r) => r.step), [0, 1, 2, 3, 4, 5]);
+  resumedLog.forEach((r, k) => r.loss_nats.forEach((x, l) => assert.ok(Math.abs(x - refLog[k].loss_nats[l]) <= 1e-6 * Math.abs(x), `step ${k} layer ${l}`)));
+});
+
+test('checkpoint_dir moves checkpoints; a checkpoint from before the data-order change is refused, not resumed', async () => {
+  const server = await trainingServer();
+  const ckDir = join(work, 'elsewhere', 'cks');
+  const moved = await runJob(server, baseConfig('lens-ckdir', { checkpointFreq: 2, checkpointDir: ckDir }));
+  assert.equal(moved.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, moved.message);
+  assert.deepEqual(readdirSync(ckDir).sort(), ['step-000002.safetensors', 'step-000004.safetensors']);
+  assert.ok(!existsSync(join(work, 'lens-ckdir', 'checkpoints')));
+
+  // A checkpoint as written before this change: same tensors, fingerprint without dataOrder.
+  const oldDir = join(work, 'lens-old-order', 'checkpoints');
+  mkdirSync(oldDir, { recursive: true });
+  const ck = openCheckpoint(join(ckDir, 'step-000002.safetensors'));
+  const meta = JSON.parse(ck.metadata.meta) as { fingerprint: string; corpusChunks?: number };
+  const fp = JSON.parse(meta.fingerprint) as Record<string, unknown>;
+  delete fp.dataOrder; delete fp.datasetShuffle; delete fp.tokenShift; delete meta.corpusChunks;
+  meta.fingerprint = JSON.stringify(fp);
+  const tensors = Object.fromEntries(ck.names().map((n) => [n, { dtype: 'F32' as const, shape: ck.info(n).shape, data: ck.getF32(n).slice() }]));
+  writeSafetensors(join(oldDir, 'step-000002.safetensors'), tensors, { meta: JSON.stringify(meta) });
+  const refused = await runJob(server, baseConfig('lens-old-order', { checkpointFreq: 2 }));
+  assert.equal(refused.state, trainingV1.JobState.JOB_STATE_FAILED);
+  assert.match(refused.message, /step-000002\.safetensors was written before the training data order changed .* use another output folder or remove its checkpoints/);
+  // Another config: the message names what differs.
+  const other = await runJob(server, baseConfig('lens-ckdir', { checkpointFreq: 2, checkpointDir: ckDir, seed: 7 }));
+  assert.equal(other.state, trainingV1.JobState.JOB_STATE_FAILED);
+  assert.match(other.message, /written by a job with another config \(seed differs\)/);
 });
 
 test('losing one of two activation services mid-job: the job still finishes', async () => {
@@ -137,7 +187,7 @@ test('bad jobs fail with messages a person can act on', async () => {
   // data too small for the requested steps: says how many tokens are needed
   const tooMuch = await runJob(server, baseConfig('lens-too-much', { dataPath: 'short.jsonl', numSteps: 100, tokensPerStep: 1024 }));
   assert.equal(tooMuch.state, trainingV1.JobState.JOB_STATE_FAILED);
-  assert.match(tooMuch.message, /data ran out after \d+ chunks .* need 800 chunks \(102400 tokens\)/);
+  assert.match(tooMuch.message, /short\.jsonl gives \d+ chunks of 128 tokens, but the job needs 800 /);
   // missing corpus
   const missing = await runJob(server, baseConfig('lens-missing', { dataPath: 'nope.jsonl' }));
   assert.equal(missing.state, trainingV1.JobState.JOB_STATE_FAILED);
@@ -179,7 +229,7 @@ test('cancelling a running job stops its trainer thread and keeps its checkpoint
   const server = await trainingServer();
   const client = createClient(trainingV1.LensTrainingServiceClient, server.address);
   let cancelled = false;
-  const final = await runJob(server, baseConfig('lens-cancelled', { numSteps: 200, checkpointFreq: 1 }), async (s) => {
+  const final = await runJob(server, baseConfig('lens-cancelled', { numSteps: 120, checkpointFreq: 1 }), async (s) => {
     if (!cancelled && s.checkpointStep >= 1) {
       cancelled = true;
       const { status: st } = await unary(client, client.cancelJob, { jobId: s.jobId });
@@ -190,7 +240,7 @@ test('cancelling a running job stops its trainer thread and keeps its checkpoint
   assert.ok(cancelled);
   assert.equal(final.state, trainingV1.JobState.JOB_STATE_CANCELLED, final.message);
   assert.match(final.message, /^cancelled at step \d+; the last checkpoint \(step \d+\) is kept/);
-  assert.ok(final.step < 200, `stopped at step ${final.step}`);
+  assert.ok(final.step < 120, `stopped at step ${final.step}`);
   assert.ok(readdirSync(join(work, 'lens-cancelled', 'checkpoints')).length > 0);
   assert.ok(!existsSync(join(work, 'lens-cancelled', 'params.pt')));
   // The thread is gone: the next job starts at once (one job at a time on this server).

@@ -3,16 +3,23 @@
  * driven over real gRPC exactly as a cluster deployment is. Used when a command is given
  * no endpoints.
  */
-import { createLogger, type Logger } from '@tuned-lens/grpc-kit';
+import { createLogger, type Level, type Logger } from '@tuned-lens/grpc-kit';
 import { smallLmDir, fixturesRoot } from '@tuned-lens/fixtures';
 import { startTokenizerServer, type TokenizerServer } from '@tuned-lens/tokenizer-service';
 import { startActivationServer, type ActivationServer } from '@tuned-lens/activation-service';
 import type { EngineChoice } from '@tuned-lens/engine';
 import { UsageError } from './args';
 
-/** Quiet logs for embedded services unless TUNED_LENS_LOG_LEVEL asks for more. */
+/** Set by the global --log-level flag (main.ts); wins over TUNED_LENS_LOG_LEVEL. */
+let logLevelFlag: Level | undefined;
+
+export function setEmbeddedLogLevel(level: Level): void {
+  logLevelFlag = level;
+}
+
+/** Quiet logs for embedded services unless --log-level or TUNED_LENS_LOG_LEVEL asks for more. */
 export function embeddedLogger(component: string): Logger {
-  return createLogger(component, { level: (process.env.TUNED_LENS_LOG_LEVEL as 'info') ?? 'warn' });
+  return createLogger(component, { level: logLevelFlag ?? (process.env.TUNED_LENS_LOG_LEVEL as Level | undefined) ?? 'warn' });
 }
 
 /** The bundled tokenizer (small-lm's) and data root, the defaults of every command. */

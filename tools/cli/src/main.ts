@@ -2,7 +2,8 @@
  * `tuned-lens <command> [options]`. Results go to stdout, progress and logs to stderr;
  * exit code 0 on success, 1 on failure, 2 on a usage error.
  */
-import { status } from '@tuned-lens/grpc-kit';
+import { status, type Level } from '@tuned-lens/grpc-kit';
+import { setEmbeddedLogLevel } from './embedded';
 import { UsageError } from './args';
 import { serveCommand } from './commands/serve';
 import { tokenizeCommand } from './commands/tokenize';
@@ -34,14 +35,41 @@ const commands: Record<string, Command> = {
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   return [
-    'usage: tuned-lens <command> [options]   (tuned-lens <command> --help for its options)',
+    'usage: tuned-lens [--log-level DEBUG|INFO|WARNING|ERROR] <command> [options]   (tuned-lens <command> --help for its options)',
     '',
     'commands:',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
   ].join('\n');
 }
 
+/** The original's log levels (DEBUG, INFO, WARNING, ERROR) as ours. */
+const LOG_LEVELS: Record<string, Level> = { debug: 'debug', info: 'info', warning: 'warn', warn: 'warn', error: 'error' };
+
+/**
+ * Takes the global `--log-level LEVEL` (also `--log_level`, `=LEVEL`) out of argv, before
+ * or after the command name as the original allows, and applies it to the services this
+ * process starts. Returns the rest of argv.
+ */
+function takeLogLevel(argv: string[]): string[] {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    if (flag !== '--log-level' && flag !== '--log_level') { rest.push(argv[i]); continue; }
+    const value = inline ?? argv[++i];
+    const level = value === undefined ? undefined : LOG_LEVELS[value.toLowerCase()];
+    if (!level) throw new UsageError(`--log-level must be one of DEBUG, INFO, WARNING, ERROR, got ${value === undefined ? 'nothing' : `"${value}"`}`);
+    setEmbeddedLogLevel(level);
+  }
+  return rest;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  try {
+    argv = takeLogLevel(argv);
+  } catch (err) {
+    console.error(`tuned-lens: ${(err as Error).message}`);
+    return 2;
+  }
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());

@@ -22,13 +22,19 @@ The original tuned-lens train flags (defaults in brackets; underscore spellings 
   --max-seq-len N          chunk length, capped by the model's context [2048]
   --per-gpu-batch-size N   sequences per forward pass [1]
   --loss kl|ce             [kl]
-  --optimizer sgd|adam     [sgd]
-  --lr-scale X             [1.0]; SGD lr = lr_scale * (1 - momentum), Adam lr = lr_scale * 1e-3
+  --optimizer sgd|adam|muon  [sgd]; muon: Muon for the translator matrices + AdamW for
+                           the biases (tuned-lens PR #141), lower KL at the same budget
+  --lr-scale X             [1.0]; SGD lr = lr_scale * (1 - momentum), Adam lr = lr_scale * 1e-3,
+                           Muon lr = lr_scale * 0.01
   --momentum X             [0.9]
-  --weight-decay X         [1e-3]
-  --warmup-steps N         [0 for SGD, min(0.2 * steps, 1000) for Adam]
-  --seed N                 data shuffle seed [42]
-  --checkpoint-freq N      checkpoint every N steps into OUTPUT/checkpoints [off]
+  --weight-decay X         [1e-3; 0.01 for muon]
+  --warmup-steps N         [0 for SGD and Muon, min(0.2 * steps, 1000) for Adam]
+  --seed N                 seed of the chunk order: one permutation of all chunks [42]
+  --dataset-shuffle        shuffle documents before tokenization [off]
+  --dataset-shuffle-seed N [42]
+  --token-shift N          lens at position t vs the target at t + N [0 for kl, 1 for ce]
+  --checkpoint-freq N      checkpoint every N steps [off]
+  --checkpoint-dir DIR     where checkpoints go [OUTPUT/checkpoints]
   --lens DIR               warm start from a lens folder (also --lens-name-or-path)
   --bias-only              train only the translator biases
   --save-f16               store the lens params in float16
@@ -52,7 +58,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     'num-steps': { type: 'string' }, 'tokens-per-step': { type: 'string' }, 'max-seq-len': { type: 'string' },
     'per-gpu-batch-size': { type: 'string' }, loss: { type: 'string', default: 'kl' }, optimizer: { type: 'string', default: 'sgd' },
     'lr-scale': { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' }, 'warmup-steps': { type: 'string' },
-    seed: { type: 'string' }, 'checkpoint-freq': { type: 'string' }, lens: { type: 'string' }, 'bias-only': { type: 'boolean', default: false },
+    seed: { type: 'string' }, 'checkpoint-freq': { type: 'string' }, 'checkpoint-dir': { type: 'string' },
+    'dataset-shuffle': { type: 'boolean', default: false }, 'dataset-shuffle-seed': { type: 'string' }, 'token-shift': { type: 'string' }, lens: { type: 'string' }, 'bias-only': { type: 'boolean', default: false },
     'save-f16': { type: 'boolean', default: false }, engine: { type: 'string', default: 'auto' },
     'training-endpoint': { type: 'string' }, 'activation-endpoint': { type: 'string', multiple: true }, 'tokenizer-endpoint': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -64,7 +71,11 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const remoteModel = Boolean(values['activation-endpoint']?.length);
   if (!remoteModel && !values.model) throw new UsageError('--model DIR is required unless --activation-endpoint is given');
   if (!['kl', 'ce'].includes(values.loss!)) throw new UsageError(`--loss must be kl or ce, got "${values.loss}"`);
-  if (!['sgd', 'adam'].includes(values.optimizer!)) throw new UsageError(`--optimizer must be sgd or adam, got "${values.optimizer}"`);
+  const optimizers: Record<string, trainingV1.Optimizer> = {
+    sgd: trainingV1.Optimizer.OPTIMIZER_SGD, adam: trainingV1.Optimizer.OPTIMIZER_ADAM, muon: trainingV1.Optimizer.OPTIMIZER_MUON,
+  };
+  const optimizer = optimizers[values.optimizer!.toLowerCase()];
+  if (optimizer === undefined) throw new UsageError(`--optimizer must be sgd, adam or muon, got "${values.optimizer}"`);
   const num = (flag: string, v: string | undefined) => {
     if (v === undefined) return 0;
     const n = Number(v);
@@ -88,7 +99,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     })()];
     const trainingEndpoint = values['training-endpoint'] ?? (await (async () => {
       mkdirSync(dirname(output), { recursive: true });
-      const roots = [dirname(output), ...(values.lens ? [dirname(resolve(values.lens))] : [])];
+      const roots = [dirname(output), ...(values.lens ? [dirname(resolve(values.lens))] : []), ...(values['checkpoint-dir'] ? [dirname(resolve(values['checkpoint-dir']))] : [])];
       const s = await startLensTrainingServer({ roots, engine, logger: embeddedLogger('lens-training') });
       cleanups.push(() => s.shutdown(5000));
       return s.address;
@@ -105,7 +116,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       maxSeqLen: intOption(values['max-seq-len'], 'max-seq-len', 0, 0),
       perGpuBatchSize: intOption(values['per-gpu-batch-size'], 'per-gpu-batch-size', 0, 0),
       loss: values.loss === 'ce' ? trainingV1.Loss.LOSS_CE : trainingV1.Loss.LOSS_KL,
-      optimizer: values.optimizer === 'adam' ? trainingV1.Optimizer.OPTIMIZER_ADAM : trainingV1.Optimizer.OPTIMIZER_SGD,
+      optimizer,
       lrScale: num('lr-scale', values['lr-scale']),
       momentum: num('momentum', values.momentum),
       weightDecay: num('weight-decay', values['weight-decay']),
@@ -116,6 +127,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
       lensInitPath: values.lens ? (values['training-endpoint'] ? values.lens : resolve(values.lens)) : '',
       biasOnly: values['bias-only'],
       saveF16: values['save-f16'],
+      datasetShuffle: values['dataset-shuffle'],
+      datasetShuffleSeed: intOption(values['dataset-shuffle-seed'], 'dataset-shuffle-seed', 0, 0),
+      checkpointDir: values['checkpoint-dir'] ? (values['training-endpoint'] ? values['checkpoint-dir'] : resolve(values['checkpoint-dir'])) : '',
+      tokenShift: values['token-shift'] === undefined ? undefined : intOption(values['token-shift'], 'token-shift', 0, -1_000_000),
     });
     const { jobId } = await unary(client, client.startJob, { config, resumeJobId: '' });
     console.error(`job ${jobId} started on ${trainingEndpoint}`);
@@ -138,7 +153,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       throw new Error(last?.message || 'the job ended without a status');
     }
     progress.done(`${last.step} steps, ${last.tokensSeen} tokens`);
-    console.log(`lens written to ${values.output} (config.json, params.pt, params.safetensors)`);
+    console.log(`lens written to ${values.output} (config.json, params.pt, params.safetensors); per-step log: train_log.jsonl`);
     console.log(`final per-layer loss (nats): ${last.layerLosses.map((l) => `${l.layer}:${l.nats.toFixed(4)}`).join(' ')}`);
     return 0;
   } finally {

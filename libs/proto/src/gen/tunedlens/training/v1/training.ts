@@ -72,6 +72,11 @@ export enum Optimizer {
   OPTIMIZER_SGD = 1,
   /** OPTIMIZER_ADAM - Adam (amsgrad), lr = lr_scale * 1e-3. */
   OPTIMIZER_ADAM = 2,
+  /**
+   * OPTIMIZER_MUON - Muon for the translator matrices + AdamW for the biases (tuned-lens PR #141),
+   * lr = lr_scale * 0.01, weight decay 0.01 unless set.
+   */
+  OPTIMIZER_MUON = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -86,6 +91,9 @@ export function optimizerFromJSON(object: any): Optimizer {
     case 2:
     case "OPTIMIZER_ADAM":
       return Optimizer.OPTIMIZER_ADAM;
+    case 3:
+    case "OPTIMIZER_MUON":
+      return Optimizer.OPTIMIZER_MUON;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -101,6 +109,8 @@ export function optimizerToJSON(object: Optimizer): string {
       return "OPTIMIZER_SGD";
     case Optimizer.OPTIMIZER_ADAM:
       return "OPTIMIZER_ADAM";
+    case Optimizer.OPTIMIZER_MUON:
+      return "OPTIMIZER_MUON";
     case Optimizer.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -202,6 +212,21 @@ export interface TrainConfig {
   gradClip: number;
   /** Write params.pt and/or params.safetensors in F16 instead of F32. */
   saveF16: boolean;
+  /**
+   * The original's --dataset_shuffle: documents shuffled before tokenization (see
+   * tokenizer.v1.ChunkConfig.shuffle_documents). The chunks are always drawn in the order
+   * of one seeded permutation of all of them (seed).
+   */
+  datasetShuffle: boolean;
+  /** Default 42. */
+  datasetShuffleSeed: number;
+  /** Folder for checkpoints on this server; default <output_path>/checkpoints. */
+  checkpointDir: string;
+  /**
+   * The lens at position t is trained against the target at t + token_shift (KL: the
+   * model's distribution there; CE: the token there). Unset: 0 for KL, 1 for CE.
+   */
+  tokenShift?: number | undefined;
 }
 
 export interface LayerLoss {
@@ -225,7 +250,15 @@ export interface JobStatus {
   checkpointStep: number;
   /** Why the job failed or was cancelled, for a person to read. */
   message: string;
-  config: TrainConfig | undefined;
+  config:
+    | TrainConfig
+    | undefined;
+  /** Learning rate of the last step. */
+  lr: number;
+  /** Norm of all translator biases after the last step (weight_norm: of the weights). */
+  biasNorm: number;
+  /** Seconds since the job started training (a resumed job counts from its resume). */
+  elapsedSeconds: number;
 }
 
 export interface StartJobRequest {
@@ -310,6 +343,10 @@ function createBaseTrainConfig(): TrainConfig {
     biasOnly: false,
     gradClip: 0,
     saveF16: false,
+    datasetShuffle: false,
+    datasetShuffleSeed: 0,
+    checkpointDir: "",
+    tokenShift: undefined,
   };
 }
 
@@ -377,6 +414,18 @@ export const TrainConfig: MessageFns<TrainConfig> = {
     }
     if (message.saveF16 !== false) {
       writer.uint32(168).bool(message.saveF16);
+    }
+    if (message.datasetShuffle !== false) {
+      writer.uint32(176).bool(message.datasetShuffle);
+    }
+    if (message.datasetShuffleSeed !== 0) {
+      writer.uint32(184).int64(message.datasetShuffleSeed);
+    }
+    if (message.checkpointDir !== "") {
+      writer.uint32(194).string(message.checkpointDir);
+    }
+    if (message.tokenShift !== undefined) {
+      writer.uint32(200).int32(message.tokenShift);
     }
     return writer;
   },
@@ -562,6 +611,38 @@ export const TrainConfig: MessageFns<TrainConfig> = {
             message.saveF16 = reader.bool();
             continue;
           }
+          case 22: {
+            if (tag !== 176) {
+              break;
+            }
+
+            message.datasetShuffle = reader.bool();
+            continue;
+          }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.datasetShuffleSeed = longToNumber(reader.int64());
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.checkpointDir = reader.string();
+            continue;
+          }
+          case 25: {
+            if (tag !== 200) {
+              break;
+            }
+
+            message.tokenShift = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -665,6 +746,26 @@ export const TrainConfig: MessageFns<TrainConfig> = {
         : isSet(object.save_f16)
         ? globalThis.Boolean(object.save_f16)
         : false,
+      datasetShuffle: isSet(object.datasetShuffle)
+        ? globalThis.Boolean(object.datasetShuffle)
+        : isSet(object.dataset_shuffle)
+        ? globalThis.Boolean(object.dataset_shuffle)
+        : false,
+      datasetShuffleSeed: isSet(object.datasetShuffleSeed)
+        ? globalThis.Number(object.datasetShuffleSeed)
+        : isSet(object.dataset_shuffle_seed)
+        ? globalThis.Number(object.dataset_shuffle_seed)
+        : 0,
+      checkpointDir: isSet(object.checkpointDir)
+        ? globalThis.String(object.checkpointDir)
+        : isSet(object.checkpoint_dir)
+        ? globalThis.String(object.checkpoint_dir)
+        : "",
+      tokenShift: isSet(object.tokenShift)
+        ? globalThis.Number(object.tokenShift)
+        : isSet(object.token_shift)
+        ? globalThis.Number(object.token_shift)
+        : undefined,
     };
   },
 
@@ -733,6 +834,18 @@ export const TrainConfig: MessageFns<TrainConfig> = {
     if (message.saveF16 !== false) {
       obj.saveF16 = message.saveF16;
     }
+    if (message.datasetShuffle !== false) {
+      obj.datasetShuffle = message.datasetShuffle;
+    }
+    if (message.datasetShuffleSeed !== 0) {
+      obj.datasetShuffleSeed = Math.round(message.datasetShuffleSeed);
+    }
+    if (message.checkpointDir !== "") {
+      obj.checkpointDir = message.checkpointDir;
+    }
+    if (message.tokenShift !== undefined) {
+      obj.tokenShift = Math.round(message.tokenShift);
+    }
     return obj;
   },
 
@@ -762,6 +875,10 @@ export const TrainConfig: MessageFns<TrainConfig> = {
     message.biasOnly = object.biasOnly ?? false;
     message.gradClip = object.gradClip ?? 0;
     message.saveF16 = object.saveF16 ?? false;
+    message.datasetShuffle = object.datasetShuffle ?? false;
+    message.datasetShuffleSeed = object.datasetShuffleSeed ?? 0;
+    message.checkpointDir = object.checkpointDir ?? "";
+    message.tokenShift = object.tokenShift ?? undefined;
     return message;
   },
 };
@@ -886,6 +1003,9 @@ function createBaseJobStatus(): JobStatus {
     checkpointStep: 0,
     message: "",
     config: undefined,
+    lr: 0,
+    biasNorm: 0,
+    elapsedSeconds: 0,
   };
 }
 
@@ -929,6 +1049,15 @@ export const JobStatus: MessageFns<JobStatus> = {
     }
     if (message.config !== undefined) {
       TrainConfig.encode(message.config, writer.uint32(106).fork()).join();
+    }
+    if (message.lr !== 0) {
+      writer.uint32(113).double(message.lr);
+    }
+    if (message.biasNorm !== 0) {
+      writer.uint32(121).double(message.biasNorm);
+    }
+    if (message.elapsedSeconds !== 0) {
+      writer.uint32(129).double(message.elapsedSeconds);
     }
     return writer;
   },
@@ -1050,6 +1179,30 @@ export const JobStatus: MessageFns<JobStatus> = {
             message.config = TrainConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.lr = reader.double();
+            continue;
+          }
+          case 15: {
+            if (tag !== 121) {
+              break;
+            }
+
+            message.biasNorm = reader.double();
+            continue;
+          }
+          case 16: {
+            if (tag !== 129) {
+              break;
+            }
+
+            message.elapsedSeconds = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1113,6 +1266,17 @@ export const JobStatus: MessageFns<JobStatus> = {
         : 0,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       config: isSet(object.config) ? TrainConfig.fromJSON(object.config) : undefined,
+      lr: isSet(object.lr) ? globalThis.Number(object.lr) : 0,
+      biasNorm: isSet(object.biasNorm)
+        ? globalThis.Number(object.biasNorm)
+        : isSet(object.bias_norm)
+        ? globalThis.Number(object.bias_norm)
+        : 0,
+      elapsedSeconds: isSet(object.elapsedSeconds)
+        ? globalThis.Number(object.elapsedSeconds)
+        : isSet(object.elapsed_seconds)
+        ? globalThis.Number(object.elapsed_seconds)
+        : 0,
     };
   },
 
@@ -1157,6 +1321,15 @@ export const JobStatus: MessageFns<JobStatus> = {
     if (message.config !== undefined) {
       obj.config = TrainConfig.toJSON(message.config);
     }
+    if (message.lr !== 0) {
+      obj.lr = floatToJson(message.lr);
+    }
+    if (message.biasNorm !== 0) {
+      obj.biasNorm = floatToJson(message.biasNorm);
+    }
+    if (message.elapsedSeconds !== 0) {
+      obj.elapsedSeconds = floatToJson(message.elapsedSeconds);
+    }
     return obj;
   },
 
@@ -1180,6 +1353,9 @@ export const JobStatus: MessageFns<JobStatus> = {
     message.config = (object.config !== undefined && object.config !== null)
       ? TrainConfig.fromPartial(object.config)
       : undefined;
+    message.lr = object.lr ?? 0;
+    message.biasNorm = object.biasNorm ?? 0;
+    message.elapsedSeconds = object.elapsedSeconds ?? 0;
     return message;
   },
 };
