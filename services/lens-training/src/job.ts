@@ -178,7 +178,7 @@ export class TrainingJob extends EventEmitter {
         engine: this.deps.engine, unembedding: u, lens, optimizer: ck?.optimizer,
         options: {
           loss: cfg.loss, numLayers: L, numSteps: cfg.numSteps, warmupSteps: cfg.warmupSteps, optimizer: cfg.optimizer,
-          biasOnly: cfg.biasOnly, maxRowsPerCall: this.deps.maxRowsPerCall ?? Math.max(64, Math.floor(2 ** 26 / info.vocabSize)),
+          biasOnly: cfg.biasOnly, tokenShift: cfg.tokenShift, maxRowsPerCall: this.deps.maxRowsPerCall ?? Math.max(64, Math.floor(2 ** 26 / info.vocabSize)),
         },
       });
       const running = await abortable(starting, this.cancelSignal.signal);

@@ -8,6 +8,8 @@
  * - KL (default, token shift 0): target = log_softmax(W_U h_L + b_U) at every position;
  * - CE (token shift 1): the lens at position t predicts input token t+1; the last
  *   position of every sequence is left out.
+ * Another `tokenShift` s pairs the lens at t with the target at t + s (|s| positions of
+ * each sequence have no partner and are left out), as the original's --token_shift.
  * Rows are processed in slices of at most `maxRowsPerCall` so the [rows, vocab]
  * intermediates stay bounded (GPT-2: 1024 rows x 50257 x 4 B = 206 MB each).
  */
@@ -26,6 +28,11 @@ export interface TrainerOptions {
   /** Train only the biases (weights stay as initialised). */
   biasOnly: boolean;
   maxRowsPerCall: number;
+  /**
+   * The lens at position t is trained against the target at t + tokenShift (KL: the model's
+   * distribution there; CE: the input token there). Default 0 for KL, 1 for CE (the original's).
+   */
+  tokenShift?: number;
 }
 
 /** One micro-batch: [batch, seq] tokens with the hidden states the lens reads. */
@@ -79,25 +86,24 @@ export class TranslatorTrainer {
     const chunk = this.opts.maxRowsPerCall;
     const { batch: B, seq: T } = mb;
     const ce = this.opts.loss === 'ce';
-    const rowsPerSeq = ce ? T - 1 : T;
-    const n = B * rowsPerSeq;
-    if (n < 1) throw new Error(`a micro-batch of [${B}, ${T}] has no positions to train on with the ${this.opts.loss} loss`);
-    // Rows of h used by the loss (CE drops the last position of each sequence).
-    const rowsOf = (h: Float32Array): Float32Array => {
-      if (!ce) return h;
-      const out = new Float32Array(n * d);
-      for (let b = 0; b < B; b++) out.set(h.subarray(b * T * d, (b * T + T - 1) * d), b * rowsPerSeq * d);
-      return out;
-    };
+    // The lens at position t is trained against the target at t + shift (the original's
+    // shift_preds / shift_labels): positions [lensStart, lensStart + rowsPerSeq) of each
+    // sequence, targets from targetStart.
+    const shift = this.opts.tokenShift ?? (ce ? 1 : 0);
+    const rowsPerSeq = T - Math.abs(shift);
+    const lensStart = Math.max(0, -shift), targetStart = Math.max(0, shift);
+    const n = B * Math.max(0, rowsPerSeq);
+    if (n < 1) throw new Error(`a micro-batch of [${B}, ${T}] has no positions to train on with the ${this.opts.loss} loss and token shift ${shift}`);
+    const rowsOf = (h: Float32Array, start: number): Float32Array => sequenceRows(h, B, T, d, start, rowsPerSeq);
     let labels: Int32Array | undefined;
     // KL: p W_U [n, d] and sum_v p (log p - b_U) [n] of the model's distribution p, shared by every layer
     let pHead: Float32Array | undefined, pConst: Float32Array | undefined;
     if (ce) {
-      labels = new Int32Array(n);
-      for (let b = 0; b < B; b++) labels.set(mb.inputIds.subarray(b * T + 1, b * T + T), b * rowsPerSeq);
+      labels = sequenceRows(mb.inputIds, B, T, 1, targetStart, rowsPerSeq);
     } else {
-      const hL = mb.hiddenStates.get(L);
-      if (!hL) throw new Error(`the KL loss needs hidden state ${L} (the model's output) in every micro-batch`);
+      const hFinal = mb.hiddenStates.get(L);
+      if (!hFinal) throw new Error(`the KL loss needs hidden state ${L} (the model's output) in every micro-batch`);
+      const hL = rowsOf(hFinal, targetStart);
       pHead = new Float32Array(n * d);
       pConst = new Float32Array(n);
       for (let r0 = 0; r0 < n; r0 += chunk) {
@@ -112,7 +118,7 @@ export class TranslatorTrainer {
     for (let l = 0; l < L; l++) {
       const hl = mb.hiddenStates.get(l);
       if (!hl) throw new Error(`micro-batch lacks hidden state ${l}`);
-      const h = rowsOf(hl);
+      const h = rowsOf(hl, lensStart);
       const tr = this.lens.translators[l];
       const g = this.grads[l];
       const bias = tr.bias ?? new Float32Array(d);
@@ -177,6 +183,17 @@ export class TranslatorTrainer {
     await this.target?.dispose();
     await this.optimizer.dispose();
   }
+}
+
+/**
+ * Rows [start, start + count) of every sequence of `x` [batch, seq, width], packed as
+ * [batch * count, width]; `x` itself (no copy) when that is all of it.
+ */
+function sequenceRows<A extends Float32Array | Int32Array>(x: A, batch: number, seq: number, width: number, start: number, count: number): A {
+  if (start === 0 && count === seq) return x;
+  const out = new (x.constructor as new (n: number) => A)(batch * count * width);
+  for (let b = 0; b < batch; b++) out.set(x.subarray((b * seq + start) * width, (b * seq + start + count) * width), b * count * width);
+  return out;
 }
 
 function addInto(acc: Float32Array, x: Float32Array): void {
