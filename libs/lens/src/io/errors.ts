@@ -8,8 +8,8 @@ import { basename, dirname } from 'node:path';
  * - `not_found`:   a lens folder, config.json or params file is missing;
  * - `corrupt`:     bytes are malformed (truncated zip, CRC mismatch, broken pickle);
  * - `unsafe`:      a pickle asks for a global or call outside the allow-list;
- * - `unsupported`: well formed, but outside what this reader handles (zip64, encryption,
- *                  deflate64, a non-contiguous or F64 tensor, another lens_type ...);
+ * - `unsupported`: well formed, but outside what this reader handles (encryption, split
+ *                  archives, deflate64, a non-contiguous or F64 tensor, another lens_type ...);
  * - `too_large`:   a configured size limit was hit (pickle bytes, memo, nesting ...);
  * - `invalid`:     readable, but the content is wrong for a lens (missing config field,
  *                  missing or extra layers, a shape not matching d_model);

@@ -8,7 +8,7 @@
 export { LensIOError, FormatError, type LensIOErrorKind } from './errors.js';
 export { crc32 } from './crc32.js';
 export { writeFileAtomic, MemorySink, type ByteSink } from './atomic.js';
-export { ZipReader, ZipWriter, encodeZip, type ZipEntry, type ZipLimits, type ZipAddOptions } from './zip.js';
+export { ZipReader, ZipWriter, encodeZip, type ZipEntry, type ZipLimits, type ZipAddOptions, type ZipWriterOptions } from './zip.js';
 export { unpickle, ALLOWED_GLOBALS, DEFAULT_UNPICKLE_LIMITS, type UnpickleLimits } from './pickle.js';
 export { PyDict, PyGlobal, PyList, PyTuple, TorchStorage, TorchTensor, type PyKey, type PyValue, type TorchFloatDType } from './pickleValues.js';
 export { pickleStateDict, type PickleTensorSpec, type StateDictMetadata } from './pickleWriter.js';

@@ -172,11 +172,7 @@ export function writeLensParams(
   }
   const written: string[] = [];
   if (format !== 'safetensors') {
-    const total = encoded.reduce((s, [, t]) => s + t.bytes.byteLength, 0);
-    // Headers, padding and the pickle add well under 1 KiB per tensor.
-    if (total + encoded.length * 1024 + (1 << 20) >= 0xffffffff) {
-      throw new LensIOError('unsupported', join(dir, PARAMS_PT), `${total} bytes of tensors would need a zip64 params.pt, which this writer does not produce; use format 'safetensors'`);
-    }
+    // Any size: past 4 GiB the zip writer adds zip64 fields, as torch.save does.
     const path = join(dir, PARAMS_PT);
     writeFileAtomic(path, (sink) => {
       writeTorchStateDict(sink, encoded, { metadata: opts.stateDictMetadata });
