@@ -4,14 +4,16 @@
 // bit-identical; files torch.save writes (OrderedDict / plain dict, f32 / f16 / bf16,
 // slices at storage offsets, shared storages, protocol 4, nn.Parameter, a ModuleList
 // state dict with _metadata) read back bit-identical; and our params.pt is byte-identical
-// to what torch writes for the same state dict.
+// to what torch writes for the same state dict. A params.pt with zip64 records on every
+// entry (as a lens over 4 GiB gets them) loads too; a real one over 4 GiB is in
+// io-zip64.test.ts.
 //
 // Needs Debian's PyTorch: /usr/bin/python3 (override with TUNED_LENS_TORCH_PYTHON).
 // Without it the suite is skipped with the reason.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFloats } from '@tuned-lens/tensor';
@@ -56,7 +58,7 @@ def describe(t):
 out = {"torch": torch.__version__, "ours": {}, "theirs": {}}
 
 # ---- files we wrote, loaded by torch
-for name in ["ours-f32", "ours-f16", "ours-bf16"]:
+for name in ["ours-f32", "ours-f16", "ours-bf16", "ours-zip64"]:
     path = os.path.join(work, name, "params.pt")
     sd = torch.load(path, weights_only=True)
     plain = torch.load(path)
@@ -135,6 +137,14 @@ const ours = new Map<string, LensTensorInput>([
 const DTYPES: [string, LensDType][] = [['ours-f32', 'F32'], ['ours-f16', 'F16'], ['ours-bf16', 'BF16']];
 for (const [name, dtype] of DTYPES) writeLensParams(join(work, name), ours, { format: 'pt', dtype });
 
+// zip64 extra fields on every entry, 64-bit descriptors and a saturated end record: what a
+// lens over 4 GiB gets, on a small file.
+const zip64Sink = new MemorySink();
+writeTorchStateDict(zip64Sink, [...ours].map(([k, t]) => [k, { dtype: 'F32', shape: t.shape, bytes: encodeFloats(t.data, 'F32') }] as const), { forceZip64: true });
+const zip64File = join(work, 'ours-zip64', 'params.pt');
+mkdirSync(join(work, 'ours-zip64'));
+writeFileSync(zip64File, zip64Sink.bytes());
+
 const D = 6;
 const L = 3;
 const lens = {
@@ -182,6 +192,20 @@ describe('PyTorch loads what we write', { skip }, () => {
       }
     });
   }
+
+  test('a params.pt with zip64 records on every entry: torch.load gives the same tensors, and so do we', () => {
+    const bytes = readFileSync(zip64File);
+    const eocd = bytes.length - 22;
+    assert.equal(bytes.readUInt32LE(eocd + 16), 0xffffffff, 'the end record defers to the zip64 one');
+    const got = py().ours['ours-zip64'];
+    assert.equal(got.type, 'OrderedDict');
+    assert.deepEqual(Object.keys(got.tensors), [...ours.keys()]);
+    const mine = readLensParams(zip64File);
+    for (const [key, t] of ours) {
+      assert.equal(got.tensors[key].raw, Buffer.from(encodeFloats(t.data, 'F32')).toString('hex'), key);
+      assert.equal(hex(mine.get(key)!.data), hex(t.data), key);
+    }
+  });
 
   test("a lens folder loads into nn.ModuleList like the original's TunedLens (strict keys, _metadata)", () => {
     const l = py().lens;

@@ -203,6 +203,11 @@ export interface TorchWriteOptions {
   metadata?: StateDictMetadata;
   /** Write `<archive>/byteorder` as torch >= 2.0 does (default true; torch 1.x omits it). */
   byteOrderRecord?: boolean;
+  /**
+   * zip64 fields on every entry, as if the file were over 4 GiB (see ZipWriterOptions;
+   * for tests). Default false: only where needed, as torch writes them.
+   */
+  forceZip64?: boolean;
 }
 
 /**
@@ -225,7 +230,7 @@ export function writeTorchStateDict(sink: ByteSink, tensors: Iterable<readonly [
     specs.push({ name, dtype: t.dtype, storageKey: key, storageNumel: numel, storageOffset: 0, shape: t.shape, stride: contiguousStrides(t.shape) });
     storages.set(key, t.bytes);
   }
-  const zip = new ZipWriter(sink);
+  const zip = new ZipWriter(sink, { forceZip64: opts.forceZip64 });
   zip.add(`${archive}/data.pkl`, pickleStateDict(specs, opts.metadata));
   // Storages are always little-endian here: the tensor codec writes little-endian on any host.
   if (opts.byteOrderRecord ?? true) zip.add(`${archive}/byteorder`, Buffer.from('little', 'latin1'));
