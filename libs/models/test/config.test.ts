@@ -174,15 +174,15 @@ describe('errors', () => {
 
   test('not an object, or no model_type / a non-string one', () => {
     assertConfigError(() => parseModelConfig([1]), 'invalid', undefined, /must be a JSON object, got \[1\]/);
-    assertConfigError(() => parseModelConfig({ n_layer: 3 }), 'invalid', 'model_type', /no "model_type" field \(supported: gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj, bloom\)/);
+    assertConfigError(() => parseModelConfig({ n_layer: 3 }), 'invalid', 'model_type', /no "model_type" field \(supported: gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj, bloom, qwen3, gemma2, phi3\)/);
     assertConfigError(() => parseModelConfig({ model_type: 7 }), 'invalid', 'model_type', /"model_type" must be a string, got 7/);
   });
 
   test('unknown model_type: unsupported, listing the supported ones (or the list passed in)', () => {
-    assertConfigError(() => parseModelConfig({ model_type: 'bert' }), 'unsupported', 'model_type', /model_type "bert" is not supported \(supported: gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj, bloom\)/);
+    assertConfigError(() => parseModelConfig({ model_type: 'bert' }), 'unsupported', 'model_type', /model_type "bert" is not supported \(supported: gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj, bloom, qwen3, gemma2, phi3\)/);
     assertConfigError(() => parseModelConfig(llamaJson(), { supportedModelTypes: ['gpt2'] }), 'unsupported', 'model_type', /model_type "llama" is not supported \(supported: gpt2\)/);
     assertConfigError(() => parseModelConfig({ model_type: 'mamba' }, { supportedModelTypes: ['mamba'] }), 'unsupported', 'model_type', /"mamba" has no config parser/);
-    assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo', 'gptj', 'bloom']);
+    assert.deepEqual([...SUPPORTED_MODEL_TYPES], ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo', 'gptj', 'bloom', 'qwen3', 'gemma2', 'phi3']);
   });
 
   test('a required field missing (or null) is named', () => {

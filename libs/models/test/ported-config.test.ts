@@ -117,9 +117,9 @@ describe('ported config errors', () => {
   });
 
   test('an unknown model_type lists every supported family, in the parser and in the registry', () => {
-    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj, bloom';
+    const all = 'gpt2, gpt_neox, llama, mistral, qwen2, gemma, phi, opt, gpt_neo, gptj, bloom, qwen3, gemma2, phi3';
     assertConfigError(() => parseModelConfig({ ...json('tiny-gemma'), model_type: 'falcon' }), 'unsupported', 'model_type', new RegExp(`model_type "falcon" is not supported \\(supported: ${all}\\)`));
-    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: bloom, gemma, gpt2, gpt_neo, gpt_neox, gptj, llama, mistral, opt, phi, qwen2$/);
-    assert.deepEqual(supportedModelTypes(), ['bloom', 'gemma', 'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'opt', 'phi', 'qwen2']);
+    assert.throws(() => architectureFor('falcon'), /model_type "falcon" is not supported; supported: bloom, gemma, gemma2, gpt2, gpt_neo, gpt_neox, gptj, llama, mistral, opt, phi, phi3, qwen2, qwen3$/);
+    assert.deepEqual(supportedModelTypes(), ['bloom', 'gemma', 'gemma2', 'gpt2', 'gpt_neo', 'gpt_neox', 'gptj', 'llama', 'mistral', 'opt', 'phi', 'phi3', 'qwen2', 'qwen3']);
   });
 });

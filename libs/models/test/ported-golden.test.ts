@@ -1,4 +1,5 @@
-// Table-driven golden tests of the families ported in test/golden/hf_port.py: every tiny
+// Table-driven golden tests of the families ported in test/golden/hf_port.py and of those
+// whose goldens the real transformers computed (test/golden/hf_real.py): every tiny
 // checkpoint x every golden sequence x every engine (in-process onnx, tfjs, and the
 // float64 reference), all L+1 hidden states and the logits. Same tolerance as
 // golden.test.ts, 2e-5 * (1 + |golden|) (see there for the reasoning).
@@ -6,14 +7,20 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { fixturesRoot, portedGoldenIndex, portedTinyModelNames, tinyModelsDir } from '@tuned-lens/fixtures';
+import { fixturesRoot, hfRealGoldenIndex, hfRealTinyModelNames, portedGoldenIndex, portedTinyModelNames, tinyModelsDir } from '@tuned-lens/fixtures';
 import { createEngine, ReferenceEngine, type Engine } from '@tuned-lens/engine';
 import { openCheckpoint, loadModel, ModelRunner } from '../src/index';
 
-const index = JSON.parse(readFileSync(portedGoldenIndex, 'utf8')) as {
+interface GoldenIndex {
   sequences: Record<string, number[]>;
   models: Record<string, { model_type: string; num_hidden_layers: number; files: Record<string, { path: string }> }>;
-};
+}
+const readIndex = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as GoldenIndex;
+/** Each fixture set: its index file and the models the fixtures package lists for it. */
+const suites: Array<{ file: string; index: GoldenIndex; models: readonly string[] }> = [
+  { file: 'ported-index.json', index: readIndex(portedGoldenIndex), models: portedTinyModelNames },
+  { file: 'hf-real-index.json', index: readIndex(hfRealGoldenIndex), models: hfRealTinyModelNames },
+];
 
 type EngineKind = 'onnx' | 'tfjs' | 'reference';
 const engines: EngineKind[] = ['onnx', 'tfjs', 'reference'];
@@ -39,12 +46,15 @@ function maxError(got: Float32Array, want: Float32Array): { abs: number; scaled:
   return { abs, scaled };
 }
 
-test('every ported fixture model is in the golden index', () => {
-  for (const m of portedTinyModelNames) assert.ok(index.models[m], `${m} has no entry in ported-index.json`);
+test('every listed fixture model is in its golden index, and every indexed model is listed', () => {
+  for (const { file, index, models } of suites) {
+    for (const m of models) assert.ok(index.models[m], `${m} has no entry in ${file}`);
+    assert.deepEqual(Object.keys(index.models).sort(), [...models].sort(), `${file} vs the fixtures package's list`);
+  }
 });
 
 for (const engineKind of engines) {
-  for (const model of portedTinyModelNames) {
+  for (const { index, models } of suites) for (const model of models) {
     test(`${model} on ${engineKind}: hidden states and logits match the goldens`, async () => {
       const entry = index.models[model];
       const loaded = await loadModel(join(tinyModelsDir, model));

@@ -12,10 +12,13 @@ import { opt } from './opt';
 import { gptNeo } from './gpt_neo';
 import { gptj } from './gptj';
 import { bloom } from './bloom';
+import { qwen3 } from './qwen3';
+import { gemma2 } from './gemma2';
+import { phi3 } from './phi3';
 
 // Method parameters are checked bivariantly, so families with a wider config (an ArchConfig
 // extension filled in by archConfigFrom) sit in the same list.
-const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt, gptNeo, gptj, bloom];
+const all: Architecture<ArchConfig>[] = [gpt2, gptNeox, llama, gemma, phi, opt, gptNeo, gptj, bloom, qwen3, gemma2, phi3];
 
 export const architectures: ReadonlyMap<string, Architecture<ArchConfig>> = new Map(
   all.flatMap((a) => a.modelTypes.map((t) => [t, a] as const)),

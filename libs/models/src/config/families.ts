@@ -5,8 +5,8 @@
  * `save_pretrained` always has them, and guessing them would load the wrong model.
  */
 import type { ConfigFields } from './fields.js';
-import { parseRopeScaling } from './rope.js';
-import type { BaseModelConfig, GemmaConfig, Gpt2Config, GptNeoxConfig, LlamaConfig, ModelType } from './types.js';
+import { parseRopeScaling, ropeTheta } from './rope.js';
+import type { BaseModelConfig, GemmaConfig, Gpt2Config, GptNeoxConfig, LlamaConfig, ModelType, RopeScaling } from './types.js';
 
 export type Common = Omit<BaseModelConfig, 'modelType' | 'raw' | 'bosTokenId' | 'eosTokenId' | 'torchDtype'>;
 
@@ -98,17 +98,34 @@ interface LlamaDefaults {
   contextLength: number;
   activation: string;
   tie: boolean;
+  /** rms_norm_eps */
+  eps: number;
 }
 
-const LLAMA_DEFAULTS: Record<LlamaConfig['modelType'] | 'gemma', LlamaDefaults> = {
-  llama: { contextLength: 2048, activation: 'silu', tie: false },
-  mistral: { contextLength: 4096 * 32, activation: 'silu', tie: false },
-  qwen2: { contextLength: 32768, activation: 'silu', tie: false },
-  gemma: { contextLength: 8192, activation: 'gelu_pytorch_tanh', tie: true },
+/** The families whose config.json has the Llama field names (hidden_size, rms_norm_eps, ...). */
+export type LlamaLikeType = LlamaConfig['modelType'] | 'gemma' | 'qwen3' | 'gemma2' | 'phi3';
+
+const LLAMA_DEFAULTS: Record<LlamaLikeType, LlamaDefaults> = {
+  llama: { contextLength: 2048, activation: 'silu', tie: false, eps: 1e-6 },
+  mistral: { contextLength: 4096 * 32, activation: 'silu', tie: false, eps: 1e-6 },
+  qwen2: { contextLength: 32768, activation: 'silu', tie: false, eps: 1e-6 },
+  gemma: { contextLength: 8192, activation: 'gelu_pytorch_tanh', tie: true, eps: 1e-6 },
+  qwen3: { contextLength: 32768, activation: 'silu', tie: false, eps: 1e-6 },
+  gemma2: { contextLength: 8192, activation: 'gelu_pytorch_tanh', tie: true, eps: 1e-6 },
+  phi3: { contextLength: 4096, activation: 'silu', tie: false, eps: 1e-5 },
 };
 
-/** The fields llama, mistral, qwen2 and gemma share. */
-function llamaCommon(f: ConfigFields, modelType: LlamaConfig['modelType'] | 'gemma', headDimDefault?: number) {
+/**
+ * The fields the Llama-like families share. `headDimDefault` is the family's head_dim when
+ * config.json has none (gemma 256, qwen3 128; else hidden / heads); `scaling` reads the
+ * rope scaling (default: the types every family shares, see rope.ts).
+ */
+export function llamaCommon(
+  f: ConfigFields,
+  modelType: LlamaLikeType,
+  headDimDefault?: number,
+  scaling: (f: ConfigFields, headDim: number) => RopeScaling | null = parseRopeScaling,
+) {
   const d = LLAMA_DEFAULTS[modelType];
   const dModel = f.int('hidden_size');
   const numHeads = f.int('num_attention_heads');
@@ -130,14 +147,14 @@ function llamaCommon(f: ConfigFields, modelType: LlamaConfig['modelType'] | 'gem
     contextLength: f.optInt('max_position_embeddings', d.contextLength),
     intermediateSize: f.int('intermediate_size'),
     normType: 'rmsnorm',
-    normEps: f.optPositive('rms_norm_eps', 1e-6),
+    normEps: f.optPositive('rms_norm_eps', d.eps),
     activation: f.optString('hidden_act', d.activation),
     tieWordEmbeddings: f.optBool('tie_word_embeddings', d.tie),
     qkvBias: false,
     attnOutBias: false,
     mlpBias: false,
   };
-  const rope = { theta: f.optPositive('rope_theta', 10000), rotaryDim: headDim, scaling: parseRopeScaling(f) };
+  const rope = { theta: ropeTheta(f), rotaryDim: headDim, scaling: scaling(f, headDim) };
   return { common, rope };
 }
 

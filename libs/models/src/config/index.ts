@@ -16,8 +16,13 @@ export type {
   GptNeoAttentionKind,
   GptjConfig,
   BloomConfig,
+  Qwen3Config,
+  Gemma2Config,
+  Phi3Config,
+  LayerType,
+  LongRopeScaling,
   ModelConfig,
 } from './types.js';
 export { ConfigFields } from './fields.js';
-export { SUPPORTED_ROPE_SCALING_TYPES, parseRopeScaling } from './rope.js';
+export { SUPPORTED_ROPE_SCALING_TYPES, parseRopeScaling, ropeTheta } from './rope.js';
 export { SUPPORTED_MODEL_TYPES, CONFIG_PARSERS, type ParseConfigOptions, parseModelConfig, loadModelConfig } from './parse.js';

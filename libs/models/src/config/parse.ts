@@ -9,13 +9,16 @@ import { parseOpt } from './opt.js';
 import { parseGptNeo } from './gptNeo.js';
 import { parseGptj } from './gptj.js';
 import { parseBloom } from './bloom.js';
+import { parseQwen3 } from './qwen3.js';
+import { parseGemma2 } from './gemma2.js';
+import { parsePhi3 } from './phi3.js';
 import type { ModelConfig, ModelType } from './types.js';
 
 /**
  * Model types accepted by default. Adjust here (or pass `supportedModelTypes`) as the
  * architectures come and go; a type also needs a parser in {@link CONFIG_PARSERS}.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo', 'gptj', 'bloom'];
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo', 'gptj', 'bloom', 'qwen3', 'gemma2', 'phi3'];
 
 /** The config.json readers by `model_type`. */
 export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => ModelConfig>> = {
@@ -30,6 +33,9 @@ export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => Mod
   gpt_neo: parseGptNeo,
   gptj: parseGptj,
   bloom: parseBloom,
+  qwen3: parseQwen3,
+  gemma2: parseGemma2,
+  phi3: parsePhi3,
 };
 
 export interface ParseConfigOptions {

@@ -6,20 +6,39 @@
  */
 
 /** `model_type` values with a config parser here. */
-export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma' | 'phi' | 'opt' | 'gpt_neo' | 'gptj' | 'bloom';
+export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma' | 'phi' | 'opt' | 'gpt_neo' | 'gptj' | 'bloom' | 'qwen3' | 'gemma2' | 'phi3';
 
 /** Which normalisation the blocks use: LayerNorm (weight and bias) or RMSNorm (weight only). */
 export type NormType = 'layernorm' | 'rmsnorm';
 
 /**
- * RoPE frequency scaling (`rope_scaling`). Only the types listed in
- * SUPPORTED_ROPE_SCALING_TYPES are accepted; others are refused at parse time.
+ * RoPE frequency scaling (`rope_scaling`, or `rope_parameters` in transformers 5). Only
+ * the types listed in SUPPORTED_ROPE_SCALING_TYPES are accepted; others are refused at
+ * parse time, except `longrope`, which only phi3's parser reads.
  * - `linear`: positions divided by `factor`;
- * - `llama3`: Llama 3.1 frequency-dependent scaling.
+ * - `llama3`: Llama 3.1 frequency-dependent scaling;
+ * - `longrope`: see {@link LongRopeScaling}.
  */
 export type RopeScaling =
   | { type: 'linear'; factor: number }
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number };
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
+  | LongRopeScaling;
+
+/**
+ * LongRoPE (Phi-3 128k, Phi-3.5, Phi-4-mini), resolved as transformers resolves it: the
+ * inverse frequency k is 1 / (factor_k * theta^(2k / rotaryDim)) with `shortFactor` while
+ * the sequence is at most `originalMaxPositionEmbeddings` long and `longFactor` beyond,
+ * and cos/sin are multiplied by `attentionFactor` either way.
+ */
+export interface LongRopeScaling {
+  type: 'longrope';
+  /** rotaryDim / 2 factors each. */
+  shortFactor: number[];
+  longFactor: number[];
+  originalMaxPositionEmbeddings: number;
+  /** `attention_factor`, or sqrt(1 + ln(factor) / ln(original)) (1 when factor <= 1). */
+  attentionFactor: number;
+}
 
 /** Rotary position embedding settings. */
 export interface RopeConfig {
@@ -113,15 +132,23 @@ export interface GemmaConfig extends BaseModelConfig {
 }
 
 /** A normalised model config; switch on `modelType` for the family fields. */
-export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig | PhiConfig | OptConfig | GptNeoConfig | GptjConfig | BloomConfig;
+export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig | PhiConfig | OptConfig | GptNeoConfig | GptjConfig | BloomConfig
+  | Qwen3Config | Gemma2Config | Phi3Config;
 
 export type { PhiConfig } from './phi.js';
 export type { OptConfig } from './opt.js';
 export type { GptNeoConfig, GptNeoAttentionKind } from './gptNeo.js';
 export type { GptjConfig } from './gptj.js';
 export type { BloomConfig } from './bloom.js';
+export type { Qwen3Config } from './qwen3.js';
+export type { Gemma2Config } from './gemma2.js';
+export type { Phi3Config } from './phi3.js';
+export type { LayerType } from './layerTypes.js';
 import type { PhiConfig } from './phi.js';
 import type { OptConfig } from './opt.js';
 import type { GptNeoConfig } from './gptNeo.js';
 import type { GptjConfig } from './gptj.js';
 import type { BloomConfig } from './bloom.js';
+import type { Qwen3Config } from './qwen3.js';
+import type { Gemma2Config } from './gemma2.js';
+import type { Phi3Config } from './phi3.js';

@@ -8,6 +8,9 @@ import type { PhiArchConfig } from '../architectures/phi/config';
 import type { OptArchConfig } from '../architectures/opt/config';
 import type { GptNeoArchConfig } from '../architectures/gpt_neo/config';
 import type { BloomArchConfig } from '../architectures/bloom/config';
+import type { LayerTypesArchConfig } from '../architectures/common/layerTypes';
+import type { Gemma2ArchConfig } from '../architectures/gemma2/config';
+import type { Phi3ArchConfig } from '../architectures/phi3/config';
 
 const activations: Record<string, ArchConfig['activation']> = {
   gelu_new: 'gelu_tanh',
@@ -83,6 +86,31 @@ export function archConfigFrom(c: ModelConfig, file = 'config.json'): ArchConfig
     case 'bloom': {
       const bloom: BloomArchConfig = { ...base, residualPostLayernorm: c.residualPostLayernorm };
       return bloom;
+    }
+    case 'qwen3': {
+      if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope scaling ${c.rope.scaling.type} is not supported for qwen3`);
+      const qwen3: LayerTypesArchConfig = {
+        ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta, layerTypes: c.layerTypes, slidingWindow: c.slidingWindow ?? undefined,
+      };
+      return qwen3;
+    }
+    case 'gemma2': {
+      if (c.rope.scaling) throw new UnsupportedModelError(`${file}: rope scaling ${c.rope.scaling.type} is not supported for gemma2`);
+      const gemma2: Gemma2ArchConfig = {
+        ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta, layerTypes: c.layerTypes, slidingWindow: c.slidingWindow ?? undefined,
+        queryPreAttnScalar: c.queryPreAttnScalar, attnLogitSoftcap: c.attnLogitSoftcapping, finalLogitSoftcap: c.finalLogitSoftcapping,
+      };
+      return gemma2;
+    }
+    case 'phi3': {
+      const s = c.rope.scaling;
+      // The phi3 parser only produces longrope (or none).
+      if (s && s.type !== 'longrope') throw new UnsupportedModelError(`${file}: rope scaling ${s.type} is not supported for phi3`);
+      const phi3: Phi3ArchConfig = {
+        ...base, rotaryDim: c.rope.rotaryDim, rotaryBase: c.rope.theta, slidingWindow: c.slidingWindow ?? undefined,
+        longrope: s ? { shortFactor: s.shortFactor, longFactor: s.longFactor, originalMaxPositionEmbeddings: s.originalMaxPositionEmbeddings, attentionFactor: s.attentionFactor } : null,
+      };
+      return phi3;
     }
     default:
       throw new UnsupportedModelError(`${file}: model_type "${(c as ModelConfig).modelType}" parses but has no implementation yet`);

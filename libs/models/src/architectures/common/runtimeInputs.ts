@@ -31,15 +31,25 @@ export function causalBias(seq: number, window?: number): HostArray {
  * the last bit.
  */
 export function ropeTables(seq: number, dim: number, base: number): { cos: HostArray; sin: HostArray } {
-  const half = dim / 2;
+  const invFreq = new Float64Array(dim / 2);
+  // HF computes inv_freq in f32: 1 / base ** (arange(0, dim, 2).float() / dim)
+  for (let k = 0; k < dim / 2; k++) invFreq[k] = Math.fround(1 / Math.pow(base, Math.fround((2 * k) / dim)));
+  return ropeTablesFrom(seq, invFreq);
+}
+
+/**
+ * Rotate-half tables [T, 2 * invFreq.length] from given inverse frequencies (f32 values),
+ * cos and sin multiplied by `scale` (LongRoPE's attention factor; 1 otherwise).
+ */
+export function ropeTablesFrom(seq: number, invFreq: ArrayLike<number>, scale = 1): { cos: HostArray; sin: HostArray } {
+  const half = invFreq.length, dim = 2 * half;
   const cos = new Float32Array(seq * dim);
   const sin = new Float32Array(seq * dim);
   for (let k = 0; k < half; k++) {
-    // HF computes inv_freq in f32: 1 / base ** (arange(0, dim, 2).float() / dim)
-    const invFreq = Math.fround(1 / Math.pow(base, Math.fround((2 * k) / dim)));
     for (let t = 0; t < seq; t++) {
-      const angle = Math.fround(t * invFreq);
-      const c = Math.cos(angle), s = Math.sin(angle);
+      // HF: positions times inv_freq in f32.
+      const angle = Math.fround(t * invFreq[k]);
+      const c = Math.cos(angle) * scale, s = Math.sin(angle) * scale;
       cos[t * dim + k] = c; cos[t * dim + k + half] = c;
       sin[t * dim + k] = s; sin[t * dim + k + half] = s;
     }

@@ -28,6 +28,12 @@ export interface UnembeddingSpec {
   /** LM head as [dModel, vocab] (the [in, out] layout of `Ops.linear`). */
   lmHead: string;
   lmHeadBias: string | null;
+  /**
+   * Gemma 2's final soft-capping: the model's logits are cap * tanh(z / cap) of the head's
+   * output z. Absent for every other family. (The GetUnembedding wire and libs/lens do not
+   * carry or apply it yet: they see z.)
+   */
+  logitSoftcap?: number;
 }
 
 /** Sizes every architecture reports in the same terms. */
