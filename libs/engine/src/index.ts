@@ -1,4 +1,5 @@
 export type { Ops, HostArray, RuntimeInputs, TensorProgram, CompiledProgram, Engine } from './ops';
+export { StoredParam, isStoredParam, transposeF32, type StoredLayout, type StoredLocation, type StoredDtype } from './storedParam';
 // onnxruntime-node engine (CPU): ONNX tracer, per-output-subset sessions.
 export * from './onnx/index.js';
 export { createEngine, isInstalled, type EngineChoice, type EngineLogger } from './select';

@@ -3,7 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import type { CompiledProgram, Engine, HostArray, RuntimeInputs, TensorProgram } from '../ops.js';
-import { graphStats, pruneGraph, type IrGraph } from './graph.js';
+import { externalFolder, graphStats, pruneGraph, type IrGraph } from './graph.js';
 import { encodeModel, writeExternalWeights, writeModel, type ExternalLayout } from './serialize.js';
 import { OnnxTracer } from './tracer.js';
 
@@ -166,12 +166,22 @@ export class OnnxCompiledProgram implements CompiledProgram {
         const path = await writeModel(graph, label, dir, `model-${this.modelFiles++}.onnx`, await this.weights);
         session = await ort.InferenceSession.create(path, this.sessionOptions);
       } else {
-        session = await ort.InferenceSession.create(encodeModel(graph, label), this.sessionOptions);
+        session = await ort.InferenceSession.create(encodeModel(graph, label), this.withCheckpointFolder(graph));
       }
     } catch (e) {
       throw new Error(`onnxruntime could not load '${label}': ${(e as Error).message}`, { cause: e });
     }
     return { session, graph };
+  }
+
+  /**
+   * Session options for a graph whose weights stay in checkpoint files (StoredParam): the
+   * model is passed as bytes, so onnxruntime is told the folder its external data is in.
+   */
+  private withCheckpointFolder(graph: IrGraph): ort.InferenceSession.SessionOptions {
+    const folder = externalFolder(graph);
+    if (!folder) return this.sessionOptions;
+    return { ...this.sessionOptions, extra: { ...(this.sessionOptions.extra ?? {}), 'session.model_external_initializers_file_folder_path': folder } };
   }
 
   private tempDir(): string {

@@ -8,7 +8,7 @@
 
 /** Element types the graph uses: f32 activations, i32 ids, i64 shape constants. */
 /** Element types of graph values; 'bool' only for intermediate comparison results. */
-export type ElemType = 'f32' | 'i32' | 'i64' | 'bool';
+export type ElemType = 'f32' | 'i32' | 'i64' | 'bool' | 'f16' | 'bf16';
 
 /** One attribute value of a node; the serialiser picks the ONNX attribute type from it. */
 export type AttrValue =
@@ -33,8 +33,13 @@ export interface IrInitializer {
   name: string;
   dtype: ElemType;
   dims: number[];
-  /** Little-endian bytes; a view, never a copy, of the source typed array. */
+  /** Little-endian bytes; a view, never a copy, of the source typed array (empty when external). */
   bytes: Uint8Array;
+  /**
+   * A weight left in its checkpoint file: ONNX external data pointing at the tensor's bytes
+   * (`file` is a path; the session maps it, nothing is copied). See storedParam.ts.
+   */
+  external?: { file: string; offset: number; length: number };
 }
 
 /** A graph input or output: name, element type and rank (all dims are dynamic). */
@@ -89,9 +94,30 @@ export function pruneGraph(graph: IrGraph, outputs: readonly string[]): IrGraph 
   return { nodes, initializers, inputs, outputs: keptOutputs };
 }
 
-/** Counts for logs and tests: how big a (pruned) graph is. */
-export function graphStats(graph: IrGraph): { nodes: number; initializers: number; initializerBytes: number; inputs: number } {
-  let initializerBytes = 0;
-  for (const init of graph.initializers.values()) initializerBytes += init.bytes.byteLength;
-  return { nodes: graph.nodes.length, initializers: graph.initializers.size, initializerBytes, inputs: graph.inputs.length };
+/**
+ * Counts for logs and tests: how big a (pruned) graph is. `initializerBytes` are the weights
+ * held in the graph itself; `externalBytes` those left in checkpoint files.
+ */
+export function graphStats(graph: IrGraph): { nodes: number; initializers: number; initializerBytes: number; externalBytes: number; inputs: number } {
+  let initializerBytes = 0, externalBytes = 0;
+  for (const init of graph.initializers.values()) {
+    initializerBytes += init.bytes.byteLength;
+    externalBytes += init.external?.length ?? 0;
+  }
+  return { nodes: graph.nodes.length, initializers: graph.initializers.size, initializerBytes, externalBytes, inputs: graph.inputs.length };
+}
+
+/**
+ * The one folder every external (checkpoint-file) initializer of `graph` lives in, or null
+ * when there is none: onnxruntime resolves external data relative to a single folder.
+ */
+export function externalFolder(graph: IrGraph): string | null {
+  let folder: string | null = null;
+  for (const init of graph.initializers.values()) {
+    if (!init.external) continue;
+    const dir = init.external.file.slice(0, init.external.file.lastIndexOf('/') + 1) || './';
+    if (folder !== null && dir !== folder) throw new Error(`weights come from two folders (${folder} and ${dir}); a program's checkpoint files must share one folder`);
+    folder = dir;
+  }
+  return folder;
 }

@@ -15,6 +15,8 @@ const ELEM: Record<ElemType, number> = {
   i32: onnx.TensorProto.DataType.INT32,
   bool: onnx.TensorProto.DataType.BOOL,
   i64: onnx.TensorProto.DataType.INT64,
+  f16: onnx.TensorProto.DataType.FLOAT16,
+  bf16: onnx.TensorProto.DataType.BFLOAT16,
 };
 
 const utf8 = new TextEncoder();
@@ -50,6 +52,20 @@ export interface ExternalLayout {
 
 function tensor(init: IrInitializer, external: ExternalLayout | null): P.ITensorProto {
   const base = { name: init.name, dataType: ELEM[init.dtype], dims: init.dims };
+  if (init.external) {
+    // In a checkpoint file: the location is the file's name, relative to the folder the
+    // session is told (session.model_external_initializers_file_folder_path).
+    const { file, offset, length } = init.external;
+    return {
+      ...base,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: file.slice(file.lastIndexOf('/') + 1) },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(length) },
+      ],
+    };
+  }
   const offset = external?.offsets.get(init.name);
   if (external && offset !== undefined) {
     return {

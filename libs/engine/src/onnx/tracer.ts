@@ -1,4 +1,5 @@
 import type { Ops, TensorProgram } from '../ops.js';
+import { isStoredParam, type StoredParam } from '../storedParam.js';
 import type { AttrValue, ElemType, IrGraph, IrInitializer, IrNode, IrOutput } from './graph.js';
 
 /** A dim known while tracing (from a weight's shape or a reshape constant), or null. */
@@ -15,6 +16,8 @@ export interface Sym {
   readonly shape: readonly Dim[];
   /** Set when the value is a weight: lets ops fold host-side work into a new initializer. */
   readonly param?: string;
+  /** For a weight left in its checkpoint (StoredParam, as stored): the raw initializer, for ops that can read it directly (embedding's Gather). */
+  readonly stored?: { name: string; dtype: ElemType };
 }
 
 /** The ONNX opset: 20 has LayerNormalization (17), Gelu with `approximate` (20), axes as inputs (Slice/Unsqueeze 13, ReduceMean 18). */
@@ -39,6 +42,13 @@ export class OnnxTracer implements Ops<Sym> {
   private readonly outputs = new Map<string, IrOutput>();
   /** Names chosen by the program (weights, inputs, outputs): generated names must avoid them. */
   private readonly reserved: Set<string>;
+  /**
+   * The value most recently computed from the program's inputs: a stored weight's
+   * widening is made to wait for it (see `storedParam`). Undefined before any input is read.
+   */
+  private frontier?: Sym;
+  /** Widened views of stored weights, by param name and frontier (one per layer, not per use). */
+  private readonly storedViews = new Map<string, Sym>();
 
   constructor(private readonly program: Pick<TensorProgram, 'name' | 'params' | 'inputs' | 'outputs'>) {
     this.reserved = new Set([...program.params.keys(), ...Object.keys(program.inputs), ...program.outputs]);
@@ -77,8 +87,13 @@ export class OnnxTracer implements Ops<Sym> {
       outputs: [name],
       attributes,
     });
-    return { name, dtype, shape };
+    const value: Sym = { name, dtype, shape };
+    if (!this.buildingWeight && dtype === 'f32') this.frontier = value;
+    return value;
   }
+
+  /** True while nodes that prepare a stored weight are emitted: they are not activations. */
+  private buildingWeight = false;
 
   private fresh(base: string): string {
     let name = base;
@@ -129,9 +144,10 @@ export class OnnxTracer implements Ops<Sym> {
   // ---- leaves -------------------------------------------------------------------
 
   param(name: string): Sym {
+    const host = this.program.params.get(name);
+    if (host && isStoredParam(host)) return this.storedParam(name, host);
     const seen = this.params.get(name);
     if (seen) return seen;
-    const host = this.program.params.get(name);
     if (!host) throw new Error(`program '${this.program.name}' reads unknown param '${name}'`);
     if (host.data.length !== product(host.shape)) {
       throw new Error(`param '${name}': shape [${host.shape}] needs ${product(host.shape)} values, data has ${host.data.length}`);
@@ -154,7 +170,66 @@ export class OnnxTracer implements Ops<Sym> {
     if (!spec) throw new Error(`program '${this.program.name}' reads undeclared input '${name}'`);
     const sym: Sym = { name, dtype: spec.dtype, shape: new Array<Dim>(spec.rank).fill(null) };
     this.inputs.set(name, sym);
+    this.frontier ??= sym;
     return sym;
+  }
+
+  /**
+   * A weight left in its checkpoint file (StoredParam): an external initializer pointing at
+   * the tensor's bytes in its stored dtype, and, for matrices, a view made at run time:
+   *
+   *   Reshape(W, shape + 0 * min(Shape(frontier)))  ->  Cast to f32  ->  Transpose / Slice
+   *
+   * The Reshape is a no-op whose shape depends on the value computed last (the layer's
+   * input, since architectures read a layer's weights as they build it). That dependency
+   * is the point: onnxruntime cannot constant-fold the Cast (which would widen every
+   * weight to f32 at load, 2x the checkpoint) nor prepack the matrix (another copy), and
+   * its topological order cannot widen all layers' weights at the start of a run: each
+   * layer's f32 weights exist only while that layer runs. Vectors (norms, biases) are
+   * small: cast once, which onnxruntime folds into a small f32 constant.
+   */
+  private storedParam(name: string, p: StoredParam): Sym {
+    const raw = this.storedInitializer(p);
+    const matrix = p.location.shape.length >= 2 || p.layout.kind !== 'asStored';
+    const gate = matrix ? this.frontier : undefined;
+    const key = `${name}\0${gate?.name ?? ''}`;
+    const seen = this.storedViews.get(key);
+    if (seen) return seen;
+    this.buildingWeight = true;
+    try {
+      let v: Sym = { name: raw.name, dtype: raw.dtype, shape: p.location.shape };
+      if (gate) {
+        const gateShape = this.node('Shape', [gate], {}, 'i64', [gate.shape.length]);
+        const gateMin = this.node('ReduceMin', [gateShape], { keepdims: { kind: 'int', value: 1 } }, 'i64', [1]);
+        const zero = this.node('Mul', [gateMin, this.constI64([0])], {}, 'i64', [1]);
+        const shape = this.node('Add', [this.constI64(p.location.shape), zero], {}, 'i64', [p.location.shape.length]);
+        v = this.node('Reshape', [v, shape], {}, raw.dtype, p.location.shape);
+      }
+      if (raw.dtype !== 'f32') v = this.node('Cast', [v], { to: { kind: 'int', value: 1 } }, 'f32', v.shape);
+      if (p.layout.kind === 'transpose') {
+        v = this.node('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } }, 'f32', p.shape);
+      } else if (p.layout.kind === 'columns') {
+        const width = p.shape[1];
+        const from = this.constI64([p.layout.index * width]), to = this.constI64([(p.layout.index + 1) * width]);
+        v = this.node('Slice', [v, from, to, this.constI64([1])], {}, 'f32', p.shape);
+      }
+      const sym: Sym = { name: v.name, dtype: 'f32', shape: p.shape, param: name, stored: p.layout.kind === 'asStored' ? raw : undefined };
+      this.storedViews.set(key, sym);
+      return sym;
+    } finally {
+      this.buildingWeight = false;
+    }
+  }
+
+  /** The external initializer of a stored weight, one per tensor of the file (views share it). */
+  private storedInitializer(p: StoredParam): { name: string; dtype: ElemType } {
+    const { file, offset, dtype, shape } = p.location;
+    const value = this.fresh(`stored:${file.slice(file.lastIndexOf('/') + 1)}@${offset}`);
+    const elem: ElemType = dtype === 'F32' ? 'f32' : dtype === 'F16' ? 'f16' : 'bf16';
+    if (!this.initializers.has(value)) {
+      this.initializers.set(value, { name: value, dtype: elem, dims: shape.slice(), bytes: new Uint8Array(0), external: { file, offset, length: p.storedBytes } });
+    }
+    return { name: value, dtype: elem };
   }
 
   output(name: string, x: Sym): void {
@@ -440,7 +515,13 @@ export class OnnxTracer implements Ops<Sym> {
     this.requireF32('embedding', table);
     if (ids.dtype !== 'i32') throw new Error(`embedding: ids '${ids.name}' must be i32, got ${ids.dtype}`);
     if (table.shape.length !== 2) throw new Error(`embedding: table '${table.name}' must be [V, D], has rank ${table.shape.length}`);
-    return this.node('Gather', [table, ids], { axis: { kind: 'int', value: 0 } }, 'f32', [...ids.shape, table.shape[1]]);
+    const shape = [...ids.shape, table.shape[1]];
+    // A table left in its checkpoint: gather the rows in the stored dtype, then widen only them.
+    if (table.stored) {
+      const rows = this.node('Gather', [table.stored.name, ids], { axis: { kind: 'int', value: 0 } }, table.stored.dtype, shape);
+      return table.stored.dtype === 'f32' ? rows : this.node('Cast', [rows], { to: { kind: 'int', value: 1 } }, 'f32', shape);
+    }
+    return this.node('Gather', [table, ids], { axis: { kind: 'int', value: 0 } }, 'f32', shape);
   }
 
   // ---- shapes -------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * f32 params and the unembedding (final norm + LM head) as its own reusable piece.
  */
 import { createHash } from 'node:crypto';
-import type { HostArray, RuntimeInputs, TensorProgram } from '@tuned-lens/engine';
+import { StoredParam, type HostArray, type RuntimeInputs, type TensorProgram } from '@tuned-lens/engine';
 import type { ArchConfig, Architecture, ModelDims, UnembeddingSpec } from '../architectures/common/types';
 import { transpose } from '../architectures/common/params';
 
@@ -65,10 +65,17 @@ export class LoadedModel {
       spec,
       normWeight: get(spec.normWeight)!,
       normBias: get(spec.normBias),
-      // params hold the head as [d, vocab] for Ops.linear; the wire and lens files use [vocab, d].
-      lmHead: transpose(get(spec.lmHead)!, dModel, vocabSize),
+      // params hold the head as [d, vocab] for Ops.linear; the wire and lens files use [vocab, d],
+      // which is how a checkpoint stores it: read that directly when the head is in place.
+      lmHead: this.headAsStored(spec.lmHead) ?? transpose(get(spec.lmHead)!, dModel, vocabSize),
       lmHeadBias: get(spec.lmHeadBias),
     };
+  }
+
+  /** W_U [vocab, dModel] straight from the checkpoint when the head param is its stored [vocab, d] read transposed. */
+  private headAsStored(name: string): Float32Array | undefined {
+    const p = this.params.get(name);
+    return p instanceof StoredParam && p.layout.kind === 'transpose' ? p.storedF32() : undefined;
   }
 
   /**

@@ -81,6 +81,15 @@ export class Checkpoint {
     return { dtype: entry.dtype, shape: [...entry.shape] };
   }
 
+  /**
+   * Where `name`'s bytes are on disk: its file, the absolute byte offset in that file, its
+   * stored dtype and shape (for engines that read weights in place; see StoredParam).
+   */
+  location(name: string): { file: string; offset: number; byteLength: number; dtype: string; shape: number[] } {
+    const { file, entry } = this.locate(name);
+    return { file: file.path, offset: file.dataOffset + entry.begin, byteLength: entry.end - entry.begin, dtype: entry.dtype, shape: [...entry.shape] };
+  }
+
   /** Path of the file holding `name` (a shard for sharded checkpoints). */
   fileOf(name: string): string {
     return this.locate(name).file.path;

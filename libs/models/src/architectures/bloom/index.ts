@@ -8,7 +8,7 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader, transpose } from '../common/params';
+import { ParamReader } from '../common/params';
 import { mergeHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { alibiCausalBias } from './alibi';
@@ -45,7 +45,7 @@ export const bloom: Architecture<BloomArchConfig> = {
     }
     norm('ln_f', `${p}ln_f`);
     if (!c.tieWordEmbeddings) r.takeLinear('lm_head', 'lm_head.weight', D, c.vocabSize);
-    else r.set('lm_head', { shape: [D, c.vocabSize], data: transpose(r.params.get('embed')!.data as Float32Array, c.vocabSize, D) });
+    else r.tieHead('lm_head', 'embed');
     return r.params;
   },
 

@@ -7,7 +7,7 @@
  */
 import type { HostArray } from '@tuned-lens/engine';
 import type { ArchConfig, WeightSource } from './types';
-import { ParamReader, transpose } from './params';
+import { ParamReader } from './params';
 
 export function loadLlamaLayout(weights: WeightSource, c: ArchConfig, p: string): Map<string, HostArray> {
   const D = c.dModel, I = c.intermediateSize, H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim;
@@ -39,6 +39,6 @@ export function loadLlamaLayout(weights: WeightSource, c: ArchConfig, p: string)
   r.take('norm', `${p}norm.weight`, [D]);
   if (!c.tieWordEmbeddings && r.has('lm_head.weight')) r.takeLinear('lm_head', 'lm_head.weight', D, c.vocabSize);
   else if (!c.tieWordEmbeddings) throw new Error(`${weights.describe()}: lm_head.weight is missing and tie_word_embeddings is false`);
-  else r.set('lm_head', { shape: [D, c.vocabSize], data: transpose(r.params.get('embed')!.data as Float32Array, c.vocabSize, D) });
+  else r.tieHead('lm_head', 'embed');
   return r.params;
 }

@@ -1,8 +1,12 @@
 /**
- * Reading checkpoint tensors into prepared f32 params with shape checks that name the
- * tensor, what the config implies, and the file.
+ * Reading checkpoint tensors into params with shape checks that name the tensor, what the
+ * config implies, and the file. Where the weight source knows where a tensor lies on disk,
+ * a param is a StoredParam: the tensor stays in its file, in its stored dtype, and the view
+ * an architecture asks for (as stored, transposed, a block of columns) is recorded, not
+ * computed; engines that need f32 arrays get them from its `data`. Otherwise params are
+ * f32 copies in the asked layout.
  */
-import type { HostArray } from '@tuned-lens/engine';
+import { StoredParam, transposeF32, type HostArray, type StoredLayout } from '@tuned-lens/engine';
 import type { WeightSource } from './types';
 
 export class ParamReader {
@@ -10,13 +14,19 @@ export class ParamReader {
 
   constructor(private readonly weights: WeightSource, private readonly configHint: string) {}
 
-  private check(name: string, shape: number[]): Float32Array {
+  private check(name: string, shape: number[]): void {
     if (!this.weights.has(name)) throw new Error(`${this.weights.describe()}: tensor ${name} is missing (expected shape [${shape.join(', ')}] for ${this.configHint})`);
     const stored = this.weights.shapeOf(name);
     if (stored.length !== shape.length || stored.some((d, i) => d !== shape[i])) {
       throw new Error(`${this.weights.describe()}: ${name} has shape [${stored.join(', ')}] but the config (${this.configHint}) needs [${shape.join(', ')}]`);
     }
-    return this.weights.f32(name);
+  }
+
+  /** `name` (already checked) in `layout`: in place when its location is known, else an f32 copy. */
+  private view(name: string, layout: StoredLayout): HostArray {
+    const location = this.weights.location?.(name);
+    const stored = new StoredParam(location ?? { file: '', offset: 0, dtype: 'F32', shape: this.weights.shapeOf(name) }, layout, () => this.weights.f32(name));
+    return location ? stored : { shape: stored.shape, data: stored.data };
   }
 
   has(name: string): boolean {
@@ -25,7 +35,8 @@ export class ParamReader {
 
   /** A tensor kept as stored (norm weights, biases, embeddings). */
   take(as: string, name: string, shape: number[]): void {
-    this.params.set(as, { shape, data: this.check(name, shape) });
+    this.check(name, shape);
+    this.params.set(as, this.view(name, { kind: 'asStored' }));
   }
 
   /** A [in, out] weight stored as [in, out] (GPT-2's Conv1D). */
@@ -35,29 +46,40 @@ export class ParamReader {
 
   /**
    * A [in, out] weight whose columns are `names.length` equal blocks (GPT-2's fused
-   * c_attn = q | k | v), stored as one [in, out / n] param per block under prefix + name.
+   * c_attn = q | k | v), one [in, out / n] param per block under prefix + name.
    */
   takeInOutColumns(prefix: string, names: string[], name: string, inDim: number, outDim: number): void {
-    const src = this.check(name, [inDim, outDim]);
-    const width = outDim / names.length;
-    names.forEach((as, j) => {
-      const data = new Float32Array(inDim * width);
-      for (let r = 0; r < inDim; r++) data.set(src.subarray(r * outDim + j * width, r * outDim + (j + 1) * width), r * width);
-      this.params.set(prefix + as, { shape: [inDim, width], data });
-    });
+    this.check(name, [inDim, outDim]);
+    names.forEach((as, j) => this.params.set(prefix + as, this.view(name, { kind: 'columns', index: j, count: names.length })));
   }
 
-  /** A vector [n] cut into `names.length` equal parts (the biases of a fused projection). */
+  /** A vector [n] cut into `names.length` equal parts (the biases of a fused projection): small f32 copies. */
   takeColumns(prefix: string, names: string[], name: string, n: number): void {
-    const src = this.check(name, [n]);
+    this.check(name, [n]);
+    const src = this.weights.f32(name);
     const width = n / names.length;
     names.forEach((as, j) => this.params.set(prefix + as, { shape: [width], data: src.slice(j * width, (j + 1) * width) }));
   }
 
-  /** A torch Linear weight stored [out, in], transposed to [in, out] (done once, at load). */
+  /** A torch Linear weight stored [out, in], used as [in, out] (transposed in the graph, or once here). */
   takeLinear(as: string, name: string, inDim: number, outDim: number): void {
-    const src = this.check(name, [outDim, inDim]);
-    this.params.set(as, { shape: [inDim, outDim], data: transpose(src, outDim, inDim) });
+    this.check(name, [outDim, inDim]);
+    this.params.set(as, this.view(name, { kind: 'transpose' }));
+  }
+
+  /**
+   * A head tied to the input embedding: param `from` ([vocab, d], as stored) used as
+   * [d, vocab]. In place it is the same bytes read transposed; otherwise a transposed copy.
+   */
+  tieHead(as: string, from: string): void {
+    const embed = this.params.get(from);
+    if (!embed) throw new Error(`tieHead: param ${from} was not read`);
+    if (embed instanceof StoredParam && embed.layout.kind === 'asStored') {
+      this.params.set(as, new StoredParam(embed.location, { kind: 'transpose' }, () => embed.data));
+      return;
+    }
+    const [rows, cols] = embed.shape;
+    this.params.set(as, { shape: [cols, rows], data: transposeF32(embed.data as Float32Array, rows, cols) });
   }
 
   /** A host-built param (e.g. (1 + w) for Gemma). */
@@ -66,19 +88,5 @@ export class ParamReader {
   }
 }
 
-/** [rows, cols] -> [cols, rows], cache-blocked so large LM heads transpose quickly. */
-export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  const B = 64;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    const r1 = Math.min(rows, r0 + B);
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const c1 = Math.min(cols, c0 + B);
-      for (let r = r0; r < r1; r++) {
-        const base = r * cols;
-        for (let c = c0; c < c1; c++) out[c * rows + r] = src[base + c];
-      }
-    }
-  }
-  return out;
-}
+/** [rows, cols] -> [cols, rows] (the engine's cache-blocked transpose). */
+export const transpose = transposeF32;

@@ -3,7 +3,7 @@
  * Architectures are written against the engine-neutral `Ops` (libs/engine), so the same
  * code runs eagerly on tfjs or traced into an ONNX graph.
  */
-import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
+import type { HostArray, Ops, RuntimeInputs, StoredLocation } from '@tuned-lens/engine';
 
 /** The subset of a checkpoint reader an architecture needs. */
 export interface WeightSource {
@@ -14,6 +14,11 @@ export interface WeightSource {
   f32(name: string): Float32Array;
   /** For messages: e.g. "tiny-gpt2/model.safetensors". */
   describe(): string;
+  /**
+   * Where the tensor's bytes are on disk, when the weights can be used in place (an engine
+   * that reads checkpoint files maps them; see StoredParam). Absent: params are f32 copies.
+   */
+  location?(name: string): StoredLocation | undefined;
 }
 
 export type NormKind = 'layer_norm' | 'rms_norm' | 'rms_norm_plus_one';

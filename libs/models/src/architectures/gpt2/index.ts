@@ -4,7 +4,7 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { ArchConfig, Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader, transpose } from '../common/params';
+import { ParamReader } from '../common/params';
 import { attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, positions } from '../common/runtimeInputs';
@@ -39,7 +39,7 @@ export const gpt2: Architecture<ArchConfig> = {
     r.take('ln_f.w', `${p}ln_f.weight`, [D]);
     r.take('ln_f.b', `${p}ln_f.bias`, [D]);
     if (!c.tieWordEmbeddings && r.has('lm_head.weight')) r.takeLinear('lm_head', 'lm_head.weight', D, c.vocabSize);
-    else r.set('lm_head', { shape: [D, c.vocabSize], data: transpose(r.params.get('wte')!.data as Float32Array, c.vocabSize, D) });
+    else r.tieHead('lm_head', 'wte');
     return r.params;
   },
 

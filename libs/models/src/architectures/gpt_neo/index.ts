@@ -6,7 +6,7 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader, transpose } from '../common/params';
+import { ParamReader } from '../common/params';
 import { mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, positions } from '../common/runtimeInputs';
@@ -45,7 +45,7 @@ export const gptNeo: Architecture<GptNeoArchConfig> = {
     r.take('ln_f.w', `${p}ln_f.weight`, [D]);
     r.take('ln_f.b', `${p}ln_f.bias`, [D]);
     if (!c.tieWordEmbeddings) r.takeLinear('lm_head', 'lm_head.weight', D, c.vocabSize);
-    else r.set('lm_head', { shape: [D, c.vocabSize], data: transpose(r.params.get('wte')!.data as Float32Array, c.vocabSize, D) });
+    else r.tieHead('lm_head', 'wte');
     return r.params;
   },
 

@@ -5,7 +5,7 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { ArchConfig, Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader, transpose } from '../common/params';
+import { ParamReader } from '../common/params';
 import { applyRotary, attention, mergeHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
@@ -37,7 +37,7 @@ export const gptNeox: Architecture<ArchConfig> = {
     r.take('final.w', 'gpt_neox.final_layer_norm.weight', [D]);
     r.take('final.b', 'gpt_neox.final_layer_norm.bias', [D]);
     if (r.has('embed_out.weight') && !c.tieWordEmbeddings) r.takeLinear('lm_head', 'embed_out.weight', D, c.vocabSize);
-    else r.set('lm_head', { shape: [D, c.vocabSize], data: transpose(r.params.get('embed')!.data as Float32Array, c.vocabSize, D) });
+    else r.tieHead('lm_head', 'embed');
     return r.params;
   },
 

@@ -11,7 +11,7 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader, transpose } from '../common/params';
+import { ParamReader } from '../common/params';
 import { attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias } from '../common/runtimeInputs';
@@ -59,7 +59,7 @@ export const opt: Architecture<OptArchConfig> = {
     }
     if (c.finalLayerNorm) norm('final', `${p}final_layer_norm`);
     if (!c.tieWordEmbeddings) r.takeLinear('lm_head', 'lm_head.weight', E, V);
-    else r.set('lm_head', { shape: [E, V], data: transpose(r.params.get('embed')!.data as Float32Array, V, E) });
+    else r.tieHead('lm_head', 'embed');
     return r.params;
   },
 

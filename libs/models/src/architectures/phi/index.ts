@@ -6,7 +6,7 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader, transpose } from '../common/params';
+import { ParamReader } from '../common/params';
 import { applyRotary, attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
@@ -49,7 +49,7 @@ export const phi: Architecture<PhiArchConfig> = {
     r.take('final.w', `${p}final_layernorm.weight`, [D]);
     r.take('final.b', `${p}final_layernorm.bias`, [D]);
     if (!c.tieWordEmbeddings) r.takeLinear('lm_head', 'lm_head.weight', D, c.vocabSize);
-    else r.set('lm_head', { shape: [D, c.vocabSize], data: transpose(r.params.get('embed')!.data as Float32Array, c.vocabSize, D) });
+    else r.tieHead('lm_head', 'embed');
     // The head's bias is its own parameter even when the weight is tied.
     r.take('lm_head.b', 'lm_head.bias', [c.vocabSize]);
     return r.params;
