@@ -71,6 +71,8 @@ const reference = JSON.parse(readFileSync(join(referenceLensDir, 'val_eval.json'
 const refKl = reference.tuned_lens.kl_to_final_nats;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const started = new Date();
+// The commit trained and evaluated (taken now: the tree may change while the bench runs).
+const commit = gitCommit();
 
 const rows: Row[] = [];
 const refEval = evaluate(referenceLensDir, join(values.work, 'reference-eval'));
@@ -94,7 +96,7 @@ const layers = refKl.map((_, l) => l);
 const fmt = (x: number, d = 4) => x.toFixed(d);
 const lines: string[] = [];
 lines.push(`# Lens quality vs the reference lens (small-lm, val.jsonl, nats)`, '');
-lines.push(`${started.toISOString()}, commit ${gitCommit() ?? '?'}, ${cpuDescription()}. Budget: ${values['num-steps']} steps x 4096 tokens, seq 256, seed 42.`, '');
+lines.push(`${started.toISOString()}, commit ${commit ?? '?'}, ${cpuDescription()}. Budget: ${values['num-steps']} steps x 4096 tokens, seq 256, seed 42.`, '');
 lines.push(`| lens | ${layers.map((l) => `layer ${l}`).join(' | ')} | mean KL | mean ratio | max ratio | train s | eval s |`);
 lines.push(`|---|${layers.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`);
 lines.push(`| reference (its val_eval.json) | ${refKl.map((x) => fmt(x)).join(' | ')} | ${fmt(mean(refKl))} | 1 | 1 | | |`);
@@ -117,4 +119,4 @@ for (const r of rows) {
 }
 lines.push('', ...verdicts.map((v) => `- ${v}`), '');
 const markdown = lines.join('\n');
-saveResults(join(benchRoot, 'results'), 'lens-quality', started, { started: started.toISOString(), commit: gitCommit(), cpu: cpuDescription(), work: relOrAbs(values.work), reference, rows }, markdown, say);
+saveResults(join(benchRoot, 'results'), 'lens-quality', started, { started: started.toISOString(), commit, cpu: cpuDescription(), work: relOrAbs(values.work), reference, rows }, markdown, say);
