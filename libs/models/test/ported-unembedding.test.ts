@@ -1,18 +1,21 @@
-// The unembedding each ported family exposes (final norm + LM head, as the lens code
-// applies it) turns the raw last residual into the model's golden logits; OPT without a
-// final norm, or with project_out, refuses with a message saying why.
+// The unembedding each ported or hf_real family exposes (final norm + LM head, as the lens
+// code applies it, then Gemma 2's final soft-capping when the spec carries it) turns the raw
+// last residual into the model's golden logits; OPT without a final norm, or with
+// project_out, refuses with a message saying why.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { fixturesRoot, portedGoldenIndex, portedTinyModelNames, tinyModelsDir } from '@tuned-lens/fixtures';
+import { fixturesRoot, hfRealGoldenIndex, hfRealTinyModelNames, portedGoldenIndex, portedTinyModelNames, tinyModelsDir } from '@tuned-lens/fixtures';
 import { ReferenceEngine } from '@tuned-lens/engine';
 import { openCheckpoint, loadModel, ModelRunner, type UnembeddingTensors } from '../src/index';
 
-const index = JSON.parse(readFileSync(portedGoldenIndex, 'utf8')) as {
-  sequences: Record<string, number[]>;
-  models: Record<string, { num_hidden_layers: number; files: Record<string, { path: string }> }>;
-};
+type Index = { sequences: Record<string, number[]>; models: Record<string, { num_hidden_layers: number; files: Record<string, { path: string }> }> };
+const readIndex = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Index;
+const suites: Array<{ index: Index; models: readonly string[] }> = [
+  { index: readIndex(portedGoldenIndex), models: portedTinyModelNames },
+  { index: readIndex(hfRealGoldenIndex), models: hfRealTinyModelNames },
+];
 const withoutUnembedding = new Set(['tiny-opt-post-ln']);
 
 /** logits [T, vocab] = head(norm(residual [T, d])) in float64, from the spec alone. */
@@ -31,16 +34,17 @@ function unembed(u: UnembeddingTensors, residual: Float32Array, d: number): Floa
       const plusOne = u.spec.norm === 'rms_norm_plus_one' ? 1 : 0;
       for (let j = 0; j < d; j++) n[j] = x[j] * inv * (plusOne + u.normWeight[j]);
     }
+    const cap = u.spec.logitSoftcap;
     for (let v = 0; v < V; v++) {
       let s = u.lmHeadBias?.[v] ?? 0;
       for (let j = 0; j < d; j++) s += n[j] * u.lmHead[v * d + j];
-      out[t * V + v] = s;
+      out[t * V + v] = cap === undefined ? s : cap * Math.tanh(s / cap);
     }
   }
   return out;
 }
 
-for (const model of portedTinyModelNames) {
+for (const { index, models } of suites) for (const model of models) {
   test(`${model}: the unembedding of residual.L gives the golden logits${withoutUnembedding.has(model) ? ' (or is refused)' : ''}`, async () => {
     const loaded = await loadModel(join(tinyModelsDir, model));
     if (withoutUnembedding.has(model)) {
@@ -59,3 +63,8 @@ for (const model of portedTinyModelNames) {
     await runner.dispose();
   });
 }
+
+test('gemma2: the spec carries final_logit_softcapping when set, nothing when null', async () => {
+  assert.equal((await loadModel(join(tinyModelsDir, 'tiny-gemma2'))).unembedding().spec.logitSoftcap, 8);
+  assert.equal('logitSoftcap' in (await loadModel(join(tinyModelsDir, 'tiny-gemma2-nocap'))).unembedding().spec, false);
+});
