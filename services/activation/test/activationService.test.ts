@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFileSync, mkdtempSync, mkdirSync, copyFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { goldenDir, tinyModelsDir, tinyModelNames, fixturesRoot } from '@tuned-lens/fixtures';
+import { goldenDir, hfRealGoldenIndex, hfRealTinyModelNames, tinyModelsDir, tinyModelNames, fixturesRoot } from '@tuned-lens/fixtures';
 import { ActivationClient } from '@tuned-lens/clients';
 import { checkHealth, createLogger, status } from '@tuned-lens/grpc-kit';
 import { Registry } from '@tuned-lens/metrics';
@@ -15,10 +15,14 @@ import { serviceNames } from '@tuned-lens/proto';
 import { startActivationServer, type ActivationServer } from '../src/index';
 
 const quiet = createLogger('test', { level: 'error', write: () => {} });
-const index = JSON.parse(readFileSync(join(goldenDir, 'index.json'), 'utf8')) as {
+type GoldenIndex = {
   sequences: Record<string, number[]>;
-  models: Record<string, { num_hidden_layers: number; hidden_size: number; files: Record<string, { path: string }> }>;
+  models: Record<string, { model_type: string; num_hidden_layers: number; files: Record<string, { path: string }> }>;
 };
+const index = JSON.parse(readFileSync(join(goldenDir, 'index.json'), 'utf8')) as GoldenIndex;
+/** The tiny checkpoints with goldens from the real transformers (qwen3, gemma2, phi3). */
+const hfRealIndex = JSON.parse(readFileSync(hfRealGoldenIndex, 'utf8')) as GoldenIndex;
+const goldenSuites: Array<[GoldenIndex, readonly string[]]> = [[index, tinyModelNames], [hfRealIndex, hfRealTinyModelNames]];
 const servers: ActivationServer[] = [];
 after(async () => { for (const s of servers) await s.shutdown(500); });
 
@@ -39,23 +43,23 @@ function assertClose(got: Float32Array, want: Float32Array, what: string) {
 }
 
 for (const engine of ['onnx', 'tfjs'] as const) {
-  for (const model of tinyModelNames) {
+  for (const [gold, models] of goldenSuites) for (const model of models) {
     test(`Extract over gRPC: ${model} on ${engine} equals the goldens (all layers and logits)`, async () => {
       const server = await serve(join(tinyModelsDir, model), engine);
       await server.ready;
       const client = new ActivationClient(server.address);
       try {
         const info = await client.info();
-        assert.equal(info.architecture, model.replace('tiny-', '').replace('-', '_'));
-        assert.equal(info.numLayers, index.models[model].num_hidden_layers);
+        assert.equal(info.architecture, gold.models[model].model_type);
+        assert.equal(info.numLayers, gold.models[model].num_hidden_layers);
         assert.match(info.engine, engine === 'onnx' ? /^onnxruntime/ : /^tfjs/);
-        const seqs = Object.entries(index.sequences);
+        const seqs = Object.entries(gold.sequences);
         const batches = seqs.map(([, ids], i) => ({ batchId: i + 10, inputIds: Int32Array.from(ids), batch: 1, seq: ids.length }));
         let n = 0;
         for await (const out of client.extract(batches, { logits: true, maxChunkBytes: 4096 })) {
           const [seqName] = seqs[n];
           assert.equal(out.batchId, n + 10);
-          const golden = openCheckpoint(join(fixturesRoot, index.models[model].files[seqName].path));
+          const golden = openCheckpoint(join(fixturesRoot, gold.models[model].files[seqName].path));
           for (let i = 0; i <= info.numLayers; i++) assertClose(out.hiddenStates.get(i)!, golden.getF32(`hidden_states.${i}`), `${seqName} hidden_states.${i}`);
           assertClose(out.logits!, golden.getF32('logits'), `${seqName} logits`);
           n++;
