@@ -42,6 +42,7 @@ from transformers import (
 )
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # importing hf_port must not leave a __pycache__ in the repo
 from hf_port import SEQUENCES, write_safetensors  # noqa: E402  (the same sequences and golden layout)
 
 F32, F64 = torch.float32, torch.float64
