@@ -21,7 +21,9 @@ export type StoredLayout =
   /** stored [rows, cols] -> [cols, rows] (a torch Linear [out, in] used as [in, out]). */
   | { kind: 'transpose' }
   /** stored [rows, cols] -> columns [index * cols / count, (index + 1) * cols / count) (fused q|k|v). */
-  | { kind: 'columns'; index: number; count: number };
+  | { kind: 'columns'; index: number; count: number }
+  /** stored [rows, cols] -> rows [start, start + count), transposed to [cols, count] (a block of a fused Linear, Phi-3's qkv_proj). */
+  | { kind: 'rowsTransposed'; start: number; count: number };
 
 export type StoredDtype = 'F32' | 'F16' | 'BF16';
 
@@ -63,6 +65,7 @@ export class StoredParam implements HostArray {
     switch (this.layout.kind) {
       case 'asStored': return src;
       case 'transpose': return transposeF32(src, rows, cols);
+      case 'rowsTransposed': return transposeF32(src.subarray(this.layout.start * cols, (this.layout.start + this.layout.count) * cols), this.layout.count, cols);
       case 'columns': {
         const width = cols / this.layout.count;
         const out = new Float32Array(rows * width);
@@ -82,6 +85,12 @@ function viewShape(stored: number[], layout: StoredLayout): number[] {
   if (stored.length !== 2) throw new Error(`a ${layout.kind} view needs a 2-D stored tensor, got shape [${stored}]`);
   const [rows, cols] = stored;
   if (layout.kind === 'transpose') return [cols, rows];
+  if (layout.kind === 'rowsTransposed') {
+    if (!Number.isInteger(layout.start) || !Number.isInteger(layout.count) || layout.start < 0 || layout.count < 1 || layout.start + layout.count > rows) {
+      throw new Error(`rows [${layout.start}, ${layout.start + layout.count}) do not fit ${rows} rows`);
+    }
+    return [cols, layout.count];
+  }
   if (!Number.isInteger(layout.index) || layout.index < 0 || layout.index >= layout.count || cols % layout.count !== 0) {
     throw new Error(`columns view ${layout.index} of ${layout.count} does not fit ${cols} columns`);
   }

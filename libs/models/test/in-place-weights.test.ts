@@ -15,7 +15,7 @@ after(() => engine.dispose());
 
 const ortTempDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('tuned-lens-ort-'));
 
-for (const [name, dir] of [['tiny-llama (BF16)', join(tinyModelsDir, 'tiny-llama')], ['tiny-gpt2 (F32, Conv1D + fused qkv + tied head)', join(tinyModelsDir, 'tiny-gpt2')], ['small-lm (F16)', smallLmDir]] as const) {
+for (const [name, dir] of [['tiny-llama (BF16)', join(tinyModelsDir, 'tiny-llama')], ['tiny-gpt2 (F32, Conv1D + fused qkv + tied head)', join(tinyModelsDir, 'tiny-gpt2')], ['small-lm (F16)', smallLmDir], ['tiny-phi3-longrope (fused qkv and gate_up rows)', join(tinyModelsDir, 'tiny-phi3-longrope')]] as const) {
   test(`${name}: every weight is read in place from the checkpoint, nothing is written`, async () => {
     const model = await loadModel(dir);
     const stored = [...model.params.values()].filter((p): p is StoredParam => p instanceof StoredParam);

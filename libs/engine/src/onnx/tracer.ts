@@ -206,7 +206,11 @@ export class OnnxTracer implements Ops<Sym> {
         v = this.node('Reshape', [v, shape], {}, raw.dtype, p.location.shape);
       }
       if (raw.dtype !== 'f32') v = this.node('Cast', [v], { to: { kind: 'int', value: 1 } }, 'f32', v.shape);
-      if (p.layout.kind === 'transpose') {
+      if (p.layout.kind === 'rowsTransposed') {
+        const { start, count } = p.layout;
+        v = this.node('Slice', [v, this.constI64([start]), this.constI64([start + count]), this.constI64([0])], {}, 'f32', [count, p.shape[0]]);
+        v = this.node('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } }, 'f32', p.shape);
+      } else if (p.layout.kind === 'transpose') {
         v = this.node('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } }, 'f32', p.shape);
       } else if (p.layout.kind === 'columns') {
         const width = p.shape[1];

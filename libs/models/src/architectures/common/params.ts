@@ -68,6 +68,15 @@ export class ParamReader {
   }
 
   /**
+   * Rows [start, start + count) of a torch Linear weight stored [outs, in] whose rows are
+   * consecutive blocks (Phi-3's qkv_proj = q | k | v), used as [in, count].
+   */
+  takeLinearRows(as: string, name: string, inDim: number, totalOut: number, start: number, count: number): void {
+    this.check(name, [totalOut, inDim]);
+    this.params.set(as, this.view(name, { kind: 'rowsTransposed', start, count }));
+  }
+
+  /**
    * A head tied to the input embedding: param `from` ([vocab, d], as stored) used as
    * [d, vocab]. In place it is the same bytes read transposed; otherwise a transposed copy.
    */

@@ -8,7 +8,7 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader, transpose } from '../common/params';
+import { ParamReader } from '../common/params';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
 import { llama } from '../llama';
 import type { Phi3ArchConfig } from './config';
@@ -37,7 +37,7 @@ export const phi3: Architecture<Phi3ArchConfig> = {
     }
     r.take('norm', `${p}norm.weight`, [D]);
     if (!c.tieWordEmbeddings) r.takeLinear('lm_head', 'lm_head.weight', D, V);
-    else r.set('lm_head', { shape: [D, V], data: transpose(r.params.get('embed')!.data as Float32Array, V, D) });
+    else r.tieHead('lm_head', 'embed');
     return r.params;
   },
 
