@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine } from '@tuned-lens/engine';
-import { loadModel, ModelRunner, type ForwardRequest } from '@tuned-lens/models';
+import { loadModel, ModelRunner, type ForwardRequest, type UnembeddingTensors } from '@tuned-lens/models';
 import type { FromWorker, ToWorker, WorkerStart } from './protocol';
 
 const port = parentPort!;
@@ -42,7 +42,7 @@ async function load(): Promise<ModelRunner | undefined> {
         name: m.name, dims: m.dims, weightsDtype: m.weightsDtype, unembedHash: m.unembedHash(),
         engine: engine.name, finalNorm: m.arch.unembedding(m.config).norm,
       },
-      unembedding: m.unembedding(),
+      unembedding: ownBuffers(m.unembedding()),
       log: `${logs.join('; ')}; loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
     });
     return runner;
@@ -50,6 +50,17 @@ async function load(): Promise<ModelRunner | undefined> {
     post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
     return undefined;
   }
+}
+
+/**
+ * The unembedding with every array owning its buffer. Posting a view clones its whole
+ * ArrayBuffer: the final norm of an F32 checkpoint is a view of the checkpoint's data, so
+ * posting it as is copied the entire checkpoint to the service's thread (measured: +2 x
+ * the file size at the end of the load, and one copy kept).
+ */
+function ownBuffers(u: UnembeddingTensors): UnembeddingTensors {
+  const own = (a: Float32Array | undefined) => (a && (a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength) ? a.slice() : a);
+  return { ...u, normWeight: own(u.normWeight)!, normBias: own(u.normBias), lmHead: own(u.lmHead)!, lmHeadBias: own(u.lmHeadBias) };
 }
 
 function serve(runner: ModelRunner): void {
