@@ -85,7 +85,9 @@ export async function startActivationServer(opts: ActivationServerOptions): Prom
       definition: activationServiceDefinition(),
       implementation: {
         getModelInfo: unaryHandler('GetModelInfo', log, async () => modelInfo(model.get())),
-        getUnembedding: serverStreamHandler('GetUnembedding', log, (call) => streamUnembedding(call as never, model.get())),
+        // async: model.get() throws FAILED_PRECONDITION after a failed load; thrown synchronously
+        // it escaped the handler's promise and reached the client as UNKNOWN.
+        getUnembedding: serverStreamHandler('GetUnembedding', log, async (call) => streamUnembedding(call as never, model.get())),
         extract: bidiStreamHandler('Extract', log, async (call) => {
           const backend = model.get();
           if (streams >= limits.maxConcurrentStreams) {
