@@ -47,7 +47,7 @@ export function relOrAbs(p: string): string {
  * Writes `<kind>-<UTC stamp>.json` (everything) and `<kind>-latest.md` (the tables) into
  * outDir and prints the tables and both paths.
  */
-export function saveResults(outDir: string, kind: 'extract' | 'train' | 'lens-quality', date: Date, results: unknown, markdown: string, say: (line: string) => void): void {
+export function saveResults(outDir: string, kind: 'extract' | 'train' | 'lens-quality' | 'scale', date: Date, results: unknown, markdown: string, say: (line: string) => void): void {
   mkdirSync(outDir, { recursive: true });
   const stamp = date.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
   const jsonFile = join(outDir, `${kind}-${stamp}.json`);
