@@ -29,6 +29,12 @@ export interface ActivationServerOptions {
   maxMessageBytes?: number;
   logger?: Logger;
   registry?: Registry;
+  /**
+   * Total bytes this process may use, replacing the cgroup / MemAvailable detection of
+   * the memory check before loading ('max' turns the check off). Default: env
+   * TUNED_LENS_MEMORY_LIMIT_BYTES, else detected (src/memory/allowance.ts).
+   */
+  memoryLimitBytes?: number | 'max';
   /** Run one tiny forward after loading so the first real batch does not pay for compilation. */
   warmup?: boolean;
   /**
@@ -60,7 +66,7 @@ export async function startActivationServer(opts: ActivationServerOptions): Prom
   const model = new LoadingResource<ForwardBackend>('model', async () => {
     const backend = opts.loadBackend
       ? await opts.loadBackend()
-      : await WorkerBackend.start({ modelDir: opts.modelDir, engine: opts.engine ?? 'auto', warmup: opts.warmup ?? true });
+      : await WorkerBackend.start({ modelDir: opts.modelDir, engine: opts.engine ?? 'auto', warmup: opts.warmup ?? true, memoryLimit: opts.memoryLimitBytes });
     const d = backend.description;
     log.info('model ready', {
       model: d.name, architecture: d.dims.modelType, layers: d.dims.numLayers, dModel: d.dims.dModel,

@@ -10,6 +10,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine } from '@tuned-lens/engine';
 import { loadModel, ModelRunner, type ForwardRequest, type UnembeddingTensors } from '@tuned-lens/models';
+import { checkLoadMemory } from '../memory/loadCheck';
 import type { FromWorker, ToWorker, WorkerStart } from './protocol';
 
 const port = parentPort!;
@@ -31,6 +32,9 @@ async function load(): Promise<ModelRunner | undefined> {
   const t0 = performance.now();
   const logs: string[] = [];
   try {
+    // Refuses (with both numbers) a load that would not fit, before any weight is read.
+    const memory = checkLoadMemory(start.modelDir, { engine: start.engine, override: start.memoryLimit });
+    if (memory) logs.push(memory.summary);
     const model = await loadModel(start.modelDir);
     const engine = await createEngine(start.engine, { logger: { info: (m, f) => logs.push(`${m} ${JSON.stringify(f)}`) } });
     const runner = new ModelRunner(model, engine);

@@ -13,6 +13,8 @@ export interface WorkerStart {
   modelDir: string;
   engine: EngineChoice;
   warmup: boolean;
+  /** Total bytes the process may use, replacing the detected limit ('max': no check); see memory/allowance.ts. */
+  memoryLimit?: number | 'max';
 }
 
 export type FromWorker =
