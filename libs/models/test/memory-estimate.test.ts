@@ -19,7 +19,6 @@ const plan: LoadPlan = {
   keptBytesPerElement: { F32: 4, F16: 4, BF16: 4 },
   keptAs: 'widened to f32',
   checkpointCopies: 1,
-  viewDtypes: ['F32'],
   paramsCopies: 1,
   engineCopies: 0,
   transientCopies: 0.5,
@@ -65,8 +64,7 @@ describe('estimateLoadMemory on the tiny fixtures', () => {
       const S = e.storedBytes, K = e.keptBytes, H = 4096 * 64 * 4;
       const kept = K /* params */ + K /* in-memory engine copy */ + (tied ? H : 0);
       assert.equal(e.phases.load, kept + S + K /* ModelProto */ + 0.5 * K + H /* decoded head */);
-      // F32 params are views of the checkpoint's data, which therefore stays after the load.
-      assert.equal(e.phases.afterLoad, (dtype === 'F32' ? S : 0) + kept + 3 * H);
+      assert.equal(e.phases.afterLoad, kept + S + 3 * H);
       assert.equal(e.totalBytes, Math.max(e.phases.load, e.phases.afterLoad) + 100 * MiB);
       for (const phase of ['load', 'afterLoad'] as const) {
         assert.equal(e.breakdown[phase].reduce((n, t) => n + t.bytes, 0), e.phases[phase], `${phase} terms add up`);

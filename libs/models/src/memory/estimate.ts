@@ -92,14 +92,13 @@ export function estimateFromTensors(tensors: Iterable<StoredTensor>, plan: LoadP
     { what: 'tied LM head', bytes: tiedHead ? headBytes * plan.tiedHeadCopies : 0 },
   ];
   const load: EstimateTerm[] = [
-    { what: 'checkpoint read whole', bytes: storedBytes * plan.checkpointCopies },
+    { what: 'checkpoint data', bytes: storedBytes * plan.checkpointCopies },
     ...kept,
     { what: 'serialised model', bytes: keptBytes * (inMemory?.transientCopies ?? 0) },
     { what: 'temporaries', bytes: keptBytes * plan.transientCopies + headBytes * plan.transientHeadCopies },
   ];
-  const viewed = [...byDtype.keys()].some((d) => plan.viewDtypes.includes(d));
   const afterLoad: EstimateTerm[] = [
-    { what: 'checkpoint kept by views', bytes: viewed ? storedBytes * plan.checkpointCopies : 0 },
+    { what: 'checkpoint data', bytes: storedBytes * plan.checkpointCopies },
     ...kept,
     { what: 'unembedding copies', bytes: headBytes * plan.unembeddingCopies },
   ];

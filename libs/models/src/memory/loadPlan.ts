@@ -13,7 +13,7 @@
  *             + H x tiedHeadCopies (if the head is tied)
  *   load      = kept + S x checkpointCopies + K x (transientCopies [+ inMemoryModel.transientCopies])
  *             + H x transientHeadCopies
- *   afterLoad = kept + H x unembeddingCopies (+ S x checkpointCopies if a tensor's dtype is in viewDtypes)
+ *   afterLoad = kept + S x checkpointCopies + H x unembeddingCopies
  *   total     = max(load, afterLoad) + overheadBytes
  *
  * (the load's temporaries are garbage by the time the unembedding is made and posted, so
@@ -28,14 +28,13 @@ export interface LoadPlan {
   readonly keptBytesPerElement: Readonly<Partial<Record<SafetensorsDType, number>>>;
   /** How the kept params are described in messages, e.g. 'widened to f32'. */
   readonly keptAs: string;
-  /** Copies of the stored bytes alive at the load's peak. */
-  readonly checkpointCopies: number;
   /**
-   * Stored dtypes whose params are views of the checkpoint's data (no copy): one such
-   * tensor keeps its file's whole data buffer alive after the load (one buffer per file),
-   * so with any of them the stored bytes count after the load too.
+   * Copies of the stored bytes held in memory, through the load and after it: when the
+   * params are views of the checkpoint's data it stays, and when they are copies it is
+   * garbage the GC collects at a time of its choosing (measured: sometimes only after
+   * the unembedding was posted).
    */
-  readonly viewDtypes: readonly SafetensorsDType[];
+  readonly checkpointCopies: number;
   /** Copies the model's params hold: 1 when they own their bytes, 0 when they only refer to the file. */
   readonly paramsCopies: number;
   /** Copies of the params the engine keeps for the model's life, at any model size. */
@@ -72,7 +71,7 @@ const GiB = 2 ** 30;
  * start of the load, to the end of the warm-up and the posted unembedding (README,
  * "Memory check before loading", has the table):
  * - SafetensorsFile.read holds every file's whole data buffer (S). F32 params are views
- *   of it, so an F32 checkpoint stays resident; for 16-bit it is garbage after loadModel.
+ *   of it, so it stays; for 16-bit it is garbage after loadModel, collected late.
  * - Every float tensor is kept as f32 (K = 4 bytes/param): F32 views or transposed
  *   copies, 16-bit decoded then transposed. The decoded arrays wait for the GC: measured
  *   ~1 H (the largest, the head) at the peak, at 0.9, 2.2 and 3.8 GB of f32 weights.
@@ -82,16 +81,17 @@ const GiB = 2 ** 30;
  *   onnxruntime maps; its session then measured ~0.1 K of resident memory (engineCopies).
  * - The unembedding: transposed once for its hash, once to post to the service's thread,
  *   which keeps the clone (~3 H after the load). A tied head is also kept transposed.
- * - overheadBytes: what is left over the terms above was at most 36 MiB for small-lm and
- *   140 MiB for the llamas (the onnxruntime runtime, the traced graph, the JS heap); 256
- *   MiB keeps a margin for hosts with more threads.
+ * - overheadBytes: small-lm (11 MiB of F16) grew its peak RSS by 121-137 MiB, 49 MiB
+ *   more than the terms above (onnxruntime's runtime, the traced graph, the JS heap);
+ *   for the llamas the terms alone already cover the measured peaks (74-96% of the
+ *   estimate with the overhead, GC timing moving the 16-bit peaks by ~10%). 256 MiB
+ *   keeps a margin for hosts with more threads and arenas.
  */
 export const ONNX_LOAD_PLAN: LoadPlan = Object.freeze({
   name: 'onnx',
   keptBytesPerElement: Object.freeze({ F32: 4, F16: 4, BF16: 4 }),
   keptAs: 'widened to f32',
   checkpointCopies: 1,
-  viewDtypes: Object.freeze(['F32'] as const),
   paramsCopies: 1,
   engineCopies: 0.1,
   transientCopies: 0,
