@@ -51,6 +51,22 @@ export function engineOption(value: string | undefined): EngineChoice {
   return v as EngineChoice;
 }
 
+/**
+ * Two embedded servers started side by side, both ready. When one fails (a model refused
+ * for memory, a bad checkpoint), the other is shut down before the error is rethrown:
+ * left running, it kept the process alive after the command had reported the failure.
+ */
+export async function startBoth<A extends Stoppable, B extends Stoppable>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'fulfilled' && rb.status === 'fulfilled') return [ra.value, rb.value];
+  await Promise.all([ra, rb].map((r) => (r.status === 'fulfilled' ? r.value.shutdown(100) : undefined)));
+  throw ra.status === 'rejected' ? ra.reason : (rb as PromiseRejectedResult).reason;
+}
+
+interface Stoppable {
+  shutdown(graceMs?: number): Promise<void>;
+}
+
 /** An activation service for `modelDir` on a loopback port, ready (model loaded) or failed. */
 export async function startEmbeddedActivation(modelDir: string, engine: EngineChoice): Promise<ActivationServer> {
   return whenReady(await startActivationServer({ modelDir, engine, logger: embeddedLogger('activation') }));

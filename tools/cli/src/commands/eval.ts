@@ -11,7 +11,7 @@ import { evaluationV1 } from '@tuned-lens/proto';
 import { startEvaluationServer, type EvaluationServer } from '@tuned-lens/evaluation-service';
 import type { EngineChoice } from '@tuned-lens/engine';
 import { intOption, parse, UsageError } from '../args';
-import { engineOption, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
+import { engineOption, startBoth, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
 import { Progress } from '../progress';
 
 const help = `usage: tuned-lens eval --model DIR --data FILE.jsonl [--lens DIR] --output DIR [options]
@@ -120,7 +120,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     } else {
       const modelDir = resolve(model!), dataFile = resolve(data), out = resolve(values.output);
       const lensDir = lens ? resolve(lens) : undefined;
-      const [tok, act] = await Promise.all([startEmbeddedTokenizer(modelDir, [dirname(dataFile)]), startEmbeddedActivation(modelDir, engine)]);
+      const [tok, act] = await startBoth(startEmbeddedTokenizer(modelDir, [dirname(dataFile)]), startEmbeddedActivation(modelDir, engine));
       started.push(tok, act);
       const ev = await startEmbeddedEvaluation({
         lensRoots: lensDir ? [dirname(lensDir)] : [], outputRoots: [dirname(out)], engine,

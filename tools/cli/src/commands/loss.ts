@@ -6,7 +6,7 @@
 import { dirname, resolve, basename } from 'node:path';
 import { ActivationClient, TokenizerClient, type TokenBatchInput } from '@tuned-lens/clients';
 import { intOption, parse, UsageError } from '../args';
-import { engineOption, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
+import { engineOption, startBoth, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
 import { Progress } from '../progress';
 
 const help = `usage: tuned-lens loss --model DIR --data CORPUS.jsonl [--max-seq-len N] [--batch-size N] [--engine NAME]
@@ -46,10 +46,10 @@ export async function lossCommand(argv: string[]): Promise<number> {
   const modelDir = resolve(values.model), data = resolve(values.data);
   const maxSeqLen = intOption(values['max-seq-len'], 'max-seq-len', 2048);
   const batchSize = intOption(values['batch-size'], 'batch-size', 8);
-  const [tokSrv, actSrv] = await Promise.all([
+  const [tokSrv, actSrv] = await startBoth(
     startEmbeddedTokenizer(modelDir, [dirname(data)]),
     startEmbeddedActivation(modelDir, engineOption(values.engine)),
-  ]);
+  );
   const tokenizer = new TokenizerClient(tokSrv.address);
   const activation = new ActivationClient(actSrv.address);
   try {

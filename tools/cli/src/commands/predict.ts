@@ -15,7 +15,7 @@ import {
   type Trajectory, type TrajectoryStat,
 } from '@tuned-lens/lens';
 import { intOption, parse, UsageError } from '../args';
-import { engineOption, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
+import { engineOption, startBoth, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
 import { startEmbeddedEvaluation } from './eval';
 import { parseInputIds } from './extract';
 
@@ -147,7 +147,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     if (!address) {
       const modelDir = resolve(model!);
       const lensDir = lens ? resolve(lens) : undefined;
-      const [tok, act] = await Promise.all([startEmbeddedTokenizer(modelDir, []), startEmbeddedActivation(modelDir, engine)]);
+      const [tok, act] = await startBoth(startEmbeddedTokenizer(modelDir, []), startEmbeddedActivation(modelDir, engine));
       started.push(tok, act);
       const ev = await startEmbeddedEvaluation({ activation: act.address, tokenizer: tok.address, lensRoots: lensDir ? [dirname(lensDir)] : [], engine });
       started.push(ev);

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { clientTlsFromEnv, createLogger, serverTlsFromEnv, shutdownOnSignals, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
 import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
-import { startActivationServer } from '@tuned-lens/activation-service';
+import { parseByteSize, startActivationServer } from '@tuned-lens/activation-service';
 import { startLensTrainingServer } from '@tuned-lens/lens-training-service';
 import { startEvaluationServer } from '@tuned-lens/evaluation-service';
 import { smallLmDir } from '@tuned-lens/fixtures';
@@ -31,6 +31,10 @@ then serves until SIGTERM or Ctrl-C (drains running calls for --grace-ms, then s
                       small-lm)
   --engine NAME       activation, lens-training: onnx, tfjs or auto (default auto:
                       tfjs when @tensorflow/tfjs-node-gpu is installed, else onnx)
+  --memory-limit SIZE activation: memory this process may use in all (e.g. 24G, 512M,
+                      or max = no check), instead of what the cgroup and MemAvailable
+                      allow; a model estimated not to fit is refused before loading
+                      (default: env TUNED_LENS_MEMORY_LIMIT_BYTES, else detected)
   --lens-root DIR     lens-training, evaluation: folder lenses and outputs must
                       resolve into (repeatable; default: the current folder)
   --tokenizer-endpoint H:P   evaluation: its tokenizer service (default: the one
@@ -57,6 +61,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'data-root': { type: 'string', multiple: true },
     model: { type: 'string' },
     engine: { type: 'string', default: 'auto' },
+    'memory-limit': { type: 'string' },
     'lens-root': { type: 'string', multiple: true },
     'tokenizer-endpoint': { type: 'string' },
     'activation-endpoint': { type: 'string' },
@@ -75,6 +80,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const metricsPort = portOption(values['metrics-port'], 'metrics-port', 0);
   const graceMs = Number(values['grace-ms'] ?? 10_000);
   const engine = engineOption(values.engine);
+  const memoryLimitBytes = values['memory-limit'] === undefined ? undefined : memoryLimitOption(values['memory-limit']);
   let tls: ServerTlsConfig | undefined;
   if (values['tls-cert'] || values['tls-key']) {
     if (!values['tls-cert'] || !values['tls-key']) throw new UsageError('TLS needs both --tls-cert and --tls-key');
@@ -107,6 +113,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         ...common,
         modelDir: resolve(values.model ?? smallLmDir),
         engine,
+        memoryLimitBytes,
         logger: createLogger('activation'),
       });
       server.ready.catch(() => {});
@@ -144,4 +151,12 @@ export async function serveCommand(argv: string[]): Promise<number> {
   await new Promise<void>(() => {}); // serve until a signal exits the process
   stop();
   return 0;
+}
+
+function memoryLimitOption(value: string): number | 'max' {
+  try {
+    return parseByteSize(value);
+  } catch (err) {
+    throw new UsageError(`--memory-limit: ${(err as Error).message}`);
+  }
 }
