@@ -78,15 +78,28 @@ export class ModelRunner {
     return { hiddenStates, logits: req.logits ? out.logits.data : undefined, seconds };
   }
 
+  /**
+   * The compiled program for a request: one live program per model. A request without
+   * logits uses the with-logits program when that one exists (the logits are a few percent
+   * of a big model's forward); the first request with logits replaces the hidden-only
+   * program. Why: each onnxruntime session maps the checkpoint's weights on its own (the
+   * weights stay in the files), so two live programs count the checkpoint twice in RSS.
+   */
   private async programFor(logits: boolean): Promise<{ compiled: CompiledProgram; outputs: string[] }> {
-    const key = logits ? 'with-logits' : 'hidden-only';
+    const key = logits || this.compiled.has('with-logits') ? 'with-logits' : 'hidden-only';
     let p = this.compiled.get(key);
     if (!p) {
-      const program = this.model.program({ logits });
+      const program = this.model.program({ logits: key === 'with-logits' });
       this.outputNames.set(key, program.outputs);
       p = this.engine.compile(program);
       this.compiled.set(key, p);
       p.catch(() => this.compiled.delete(key));
+      const replaced = key === 'with-logits' ? this.compiled.get('hidden-only') : undefined;
+      if (replaced) {
+        this.compiled.delete('hidden-only');
+        // Released once the new one is up (a request still running on it finishes first).
+        void p.then(async () => (await replaced.catch(() => null))?.dispose(), () => undefined);
+      }
     }
     return { compiled: await p, outputs: this.outputNames.get(key)! };
   }
