@@ -66,52 +66,52 @@ const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 
 /**
- * The load path of commit 4a89ba8 on the onnx engine (onnxruntime-node 1.30, CPU),
- * measured with services/activation/test/measureLoadMemory.ts: peak RSS growth from the
- * start of the load, to the end of the warm-up and the posted unembedding (README,
- * "Memory check before loading", has the table):
- * - SafetensorsFile.read holds every file's whole data buffer (S). F32 params are views
- *   of it, so it stays; for 16-bit it is garbage after loadModel, collected late.
- * - Every float tensor is kept as f32 (K = 4 bytes/param): F32 views or transposed
- *   copies, 16-bit decoded then transposed. The decoded arrays wait for the GC: measured
- *   ~1 H (the largest, the head) at the peak, at 0.9, 2.2 and 3.8 GB of f32 weights.
- * - Up to 1.5 GiB of f32 weights (OnnxEngineOptions.externalDataThresholdBytes) the model
- *   goes to onnxruntime as one in-memory ModelProto (transient) and onnxruntime keeps its
- *   own copy of the initializers. Above it the weights are written to a temp file that
- *   onnxruntime maps; its session then measured ~0.1 K of resident memory (engineCopies).
- * - The unembedding: transposed once for its hash, once to post to the service's thread,
- *   which keeps the clone (~3 H after the load). A tied head is also kept transposed.
- * - overheadBytes: small-lm (11 MiB of F16) grew its peak RSS by 121-137 MiB, 49 MiB
- *   more than the terms above (onnxruntime's runtime, the traced graph, the JS heap);
- *   for the llamas the terms alone already cover the measured peaks (74-96% of the
- *   estimate with the overhead, GC timing moving the 16-bit peaks by ~10%). 256 MiB
- *   keeps a margin for hosts with more threads and arenas.
+ * The onnx load path since the weights stay in the checkpoint files (commit 6493398,
+ * libs/engine storedParam.ts):
+ * - The checkpoint is opened headers-only; the params are StoredParams (no bytes held):
+ *   paramsCopies 0, keptBytesPerElement as stored (only the head's f32 terms use f32).
+ * - onnxruntime maps the safetensors files as ONNX external data: after the warm-up forward
+ *   every page is resident and counts in RSS once per live session; the model runner keeps
+ *   one session per model (runner.ts), so checkpointCopies 1, engineCopies 0, no in-memory
+ *   ModelProto.
+ * - During a forward each layer's matrices are widened to f32 (16-bit checkpoints) while
+ *   that layer runs: transientCopies 0.15 of K covers two layers' f32 widening of a 22- to
+ *   32-layer llama (TinyLlama-1.1B: 0.35 GB, Llama-2-7B shape: 1.6 GB) with margin.
+ * - The LM head is widened for the logits during the warm-up (1 H), and the unembedding is
+ *   read as stored for its hash and posted to the service's thread (2 H after the load);
+ *   a tied head is the embedding's bytes read transposed, not kept.
+ * - overheadBytes as before (runtime, arenas, the warm-up's activations, JS heap).
+ * Measured with tools/bench `npm run bench:scale` (README, "Real-size models").
  */
 export const ONNX_LOAD_PLAN: LoadPlan = Object.freeze({
   name: 'onnx',
-  keptBytesPerElement: Object.freeze({ F32: 4, F16: 4, BF16: 4 }),
-  keptAs: 'widened to f32',
+  keptBytesPerElement: Object.freeze({ F32: 4, F16: 2, BF16: 2 }),
+  keptAs: 'kept in the checkpoint files (mapped, not copied)',
   checkpointCopies: 1,
-  paramsCopies: 1,
-  engineCopies: 0.1,
-  transientCopies: 0,
+  paramsCopies: 0,
+  engineCopies: 0,
+  transientCopies: 0.15,
   transientHeadCopies: 1,
-  inMemoryModel: Object.freeze({ upToBytes: 1.5 * GiB, keptCopies: 1, transientCopies: 1 }),
-  unembeddingCopies: 3,
-  tiedHeadCopies: 1,
+  inMemoryModel: null,
+  unembeddingCopies: 2,
+  tiedHeadCopies: 0,
   overheadBytes: 256 * MiB,
 });
 
 /**
- * The tfjs engine: the params are uploaded once as tensors (one engine copy; on the GPU
- * in device memory, which this overestimates), nothing is serialised. Not measured here
- * (no GPU); the onnx numbers otherwise.
+ * The tfjs engine: every param is read from disk and uploaded once as an f32 tensor (one
+ * engine copy; on the GPU in device memory, which this overestimates), nothing is
+ * serialised or mapped. Not measured here (no GPU).
  */
 export const TFJS_LOAD_PLAN: LoadPlan = Object.freeze({
   ...ONNX_LOAD_PLAN,
   name: 'tfjs',
+  keptBytesPerElement: Object.freeze({ F32: 4, F16: 4, BF16: 4 }),
+  keptAs: 'widened to f32',
+  checkpointCopies: 0,
   engineCopies: 1,
-  inMemoryModel: null,
+  transientCopies: 0.1,
+  tiedHeadCopies: 1,
 });
 
 /**
