@@ -13,6 +13,8 @@ export interface Side {
   error?: string;
   /** Not run, and why. */
   skipped?: string;
+  /** A variant of the side (e.g. with the memory pre-check off), shown after its label. */
+  variant?: string;
 }
 
 export interface Comparison {
@@ -62,6 +64,8 @@ export interface ModelResult {
   twin?: { dir: string; checkpointBytes: number; ours: unknown; theirs: unknown };
   sides: Side[];
   predict?: unknown;
+  /** predict again with the activation service's memory pre-check off, when it refused the load. */
+  predictCheckOff?: unknown;
   throughput?: Throughput;
   comparisons: Comparison[];
   /** Files our extract opened for writing (strace), when it wrote anything at load. */
@@ -72,7 +76,9 @@ export interface ModelResult {
 
 export interface ScaleResults {
   date: string;
+  /** At the end of the run; gitCommitAtStart at its start (they differ when someone committed meanwhile). */
   gitCommit?: string;
+  gitCommitAtStart?: string;
   settings: { threads: number; repeats: number; seed: number; only?: string; glibcTunables: string; cacheDir: string; python: string; argv: string[]; keptIn?: string };
   machine: { cpuModel: string; cores: number; memGiB: number; kernel: string; node: string; onnxruntime?: string; torch?: string; transformers?: string; loadBefore: number[]; loadAfter: number[] };
   models: ModelResult[];
@@ -81,8 +87,16 @@ export interface ScaleResults {
 
 const gib = (b: number | undefined) => (b === undefined || !Number.isFinite(b) ? '–' : (b / 2 ** 30).toFixed(2));
 const f = (x: number | undefined, d: number) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
-const bytes = (b: number | undefined) => (b === undefined ? '–' : b === 0 ? '0' : b < 2 ** 20 ? `${b} B` : `${gib(b)} GiB`);
+const bytes = (b: number | undefined) => (b === undefined ? '–' : b === 0 ? '0' : b < 2 ** 20 ? `${b} B` : b < 2 ** 30 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${gib(b)} GiB`);
 const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
+
+/** A table cell's error: the memory pre-check's refusal, or the first 200 characters. */
+function cellError(e: string | undefined): string {
+  const m = /(needs about [\d.]+ GiB to load).*?(but this process may use [\d.]+ GiB)/.exec(e ?? '');
+  if (m) return `refused by the memory pre-check: ${m[1]} ${m[2]}`;
+  const t = (e ?? '?').replace(/\|/g, '/');
+  return t.length > 200 ? `${t.slice(0, 197)}...` : t;
+}
 
 export function targetLine(t: Target): string {
   return `${t.evaluated ? (t.met ? '**MET**' : '**NOT MET**') : 'NOT EVALUATED'} — ${t.statement}${t.detail ? `: ${t.detail}` : t.reason ? `: ${t.reason}` : ''}`;
@@ -112,11 +126,12 @@ export function modelMarkdown(m: ModelResult): string {
     const fw = side.runs.filter((r) => r.ok).map((r) => (r.forwardMs !== undefined ? r.forwardMs / 1000 : (r.phases?.forward as number | undefined))).filter((x): x is number => x !== undefined);
     const tp = side.side === 'ours' ? m.throughput?.ours : side.side === 'transformers-f32' ? m.throughput?.theirs : undefined;
     const ratio = side.side === 'ours' && m.throughput?.ratio ? `**${m.throughput.ratio.toFixed(2)}x**` : side.side === 'transformers-f32' && tp ? '1.00 (ref)' : '';
-    const wall = side.okRuns ? `${f(side.medianWallSeconds, 1)}${side.runs.length > 1 ? ` (${side.runs.filter((r) => r.ok).map((r) => r.wallSeconds.toFixed(1)).join(', ')})` : ''}` : `FAILED: ${side.error}`;
-    lines.push(`| ${sideLabel[side.side]} | ${wall} | ${side.okRuns}/${side.runs.length} | ${gib(side.maxPeakRssBytes)} | ${bytes(side.maxWriteBytesAtLoad)} | ${bytes(side.maxWriteBytesExceptOutput)} | ${fw.length ? fw.map((x) => x.toFixed(2)).join(', ') : '–'} | ${tp ? Math.round(tp.tokensPerSecond).toLocaleString('en-US') : ''} | ${ratio} |`);
+    const wall = side.okRuns ? `${f(side.medianWallSeconds, 1)}${side.runs.length > 1 ? ` (${side.runs.filter((r) => r.ok).map((r) => r.wallSeconds.toFixed(1)).join(', ')})` : ''}` : `FAILED: ${cellError(side.error)}`;
+    lines.push(`| ${sideLabel[side.side]}${side.variant ? `, ${side.variant}` : ''} | ${wall} | ${side.okRuns}/${side.runs.length} | ${gib(side.maxPeakRssBytes)} | ${bytes(side.maxWriteBytesAtLoad)} | ${bytes(side.maxWriteBytesExceptOutput)} | ${fw.length ? fw.map((x) => x.toFixed(2)).join(', ') : '–'} | ${tp ? Math.round(tp.tokensPerSecond).toLocaleString('en-US') : ''} | ${ratio} |`);
   }
-  const pr = m.predict as (MonitoredRun | undefined);
-  if (pr) lines.push(`| ours: \`tuned-lens predict --text\` | ${pr.ok ? f(pr.wallSeconds, 1) : `FAILED: ${pr.error}`} | ${pr.ok ? 1 : 0}/1 | ${gib(pr.peakRssBytes)} | ${bytes(pr.writeBytesAtLoad)} | ${bytes(pr.writeBytesExceptOutput)} | | | |`);
+  for (const [pr, variant] of [[m.predict, ''], [m.predictCheckOff, ', TUNED_LENS_MEMORY_LIMIT_BYTES=max (memory pre-check off)']] as Array<[MonitoredRun | undefined, string]>) {
+    if (pr) lines.push(`| ours: \`tuned-lens predict --text\`${variant} (writes no file: its write columns are the whole run) | ${pr.ok ? f(pr.wallSeconds, 1) : `FAILED: ${cellError(pr.error)}`} | ${pr.ok ? 1 : 0}/1 | ${gib(pr.peakRssBytes)} | ${bytes(pr.writeBytesAtLoad)} | ${bytes(pr.writeBytesExceptOutput)} | | | |`);
+  }
   lines.push('');
   if (m.throughput?.error) lines.push(`- throughput: FAILED: ${m.throughput.error}`);
   else if (m.throughput?.ours && m.throughput.theirs) {
@@ -133,11 +148,14 @@ export function modelMarkdown(m: ModelResult): string {
     lines.push(`- ${c.what}: worst max |diff| / max |ref| = ${c.worstRelToMax.toExponential(2)}${c.logitsRelToMax !== undefined ? `, logits ${c.logitsRelToMax.toExponential(2)}` : ''}; golden metric max |d| / (1 + |ref|) = ${c.worstScaled.toExponential(2)}${c.tolerance !== undefined ? ` (tolerance ${c.tolerance}): **${c.pass ? 'PASS' : 'FAIL'}**` : ''}; max |diff| per tensor: ${shown.join(', ')}`);
   }
   if (m.writtenFiles) lines.push(`- files our extract opens for writing besides its output (strace, one extra run): ${m.writtenFiles.error ?? (m.writtenFiles.files.map((x) => `\`${x}\``).join(', ') || 'none')}`);
-  const oursRun = m.sides.find((x) => x.side === 'ours')?.runs.find((r) => r.ok && r.smapsPeak);
-  const sp = oursRun?.smapsPeak;
-  if (sp) lines.push(`- our RSS at its largest 1 s smaps sample (${f(sp.atSeconds, 0)} s): ${gib(sp.rssBytes)} GiB, of which the checkpoint files ${gib(sp.watchedRssBytes)} GiB in ${sp.watchedMaps} mappings (checkpoint ${gib(m.checkpointBytes)} GiB; Pss of those mappings ${gib(sp.watchedPssBytes)} GiB); process Pss ${gib(sp.pssBytes)} GiB${sp.watchedRssBytes > 1.1 * m.checkpointBytes ? ' — the checkpoint pages are mapped more than once, and each mapping counts in RSS' : ''}`);
-  const pr2 = m.predict as (MonitoredRun | undefined);
-  if (pr2?.smapsPeak) lines.push(`- predict at its largest smaps sample: Rss ${gib(pr2.smapsPeak.rssBytes)} GiB, checkpoint files ${gib(pr2.smapsPeak.watchedRssBytes)} GiB in ${pr2.smapsPeak.watchedMaps} mappings, Pss ${gib(pr2.smapsPeak.pssBytes)} GiB`);
+  for (const side of m.sides.filter((x) => x.side === 'ours')) {
+    const sp = side.runs.find((r) => r.ok && r.smapsPeak)?.smapsPeak;
+    if (sp) lines.push(`- ours${side.variant ? ` (${side.variant})` : ''}, RSS at its largest 1 s smaps sample (${f(sp.atSeconds, 0)} s): ${gib(sp.rssBytes)} GiB, of which the checkpoint files ${gib(sp.watchedRssBytes)} GiB in ${sp.watchedMaps} mappings (checkpoint ${gib(m.checkpointBytes)} GiB; Pss of those mappings ${gib(sp.watchedPssBytes)} GiB); process Pss ${gib(sp.pssBytes)} GiB${sp.watchedRssBytes > 1.1 * m.checkpointBytes ? ' — the checkpoint pages are mapped more than once, and each mapping counts in RSS' : ''}`);
+  }
+  for (const [pr, what] of [[m.predict, 'predict'], [m.predictCheckOff, 'predict (memory pre-check off)']] as Array<[MonitoredRun | undefined, string]>) {
+    const sp = pr?.ok ? pr.smapsPeak : undefined;
+    if (sp) lines.push(`- ${what} at its largest 1 s smaps sample: Rss ${gib(sp.rssBytes)} GiB, checkpoint files ${gib(sp.watchedRssBytes)} GiB in ${sp.watchedMaps} mappings (Pss ${gib(sp.watchedPssBytes)}), process Pss ${gib(sp.pssBytes)} GiB`);
+  }
   for (const n of m.notes) lines.push(`- ${n}`);
   lines.push('', ...m.targets.map((t) => `- ${targetLine(t)}`));
   return lines.join('\n');
@@ -155,7 +173,7 @@ export function scaleMarkdown(r: ScaleResults): string {
     `| malloc | GLIBC_TUNABLES=${s.glibcTunables} for every measured process |`,
     `| software | node ${m.node}, onnxruntime-node ${m.onnxruntime ?? '?'}; transformers ${m.transformers ?? '?'}, torch ${m.torch ?? '?'} (${s.python}) |`,
     `| load average (1/5/15 min) | before ${load(m.loadBefore)}, after ${load(m.loadAfter)} |`,
-    `| commit | ${r.gitCommit ?? '?'} |`,
+    `| commit | ${r.gitCommitAtStart && r.gitCommitAtStart !== r.gitCommit ? `${r.gitCommitAtStart} at the start, ${r.gitCommit ?? '?'} at the end` : r.gitCommit ?? '?'} |`,
     '',
   ];
   for (const model of r.models) out.push(modelMarkdown(model), '');
