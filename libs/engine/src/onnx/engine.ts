@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+// Must come before onnxruntime-node: it reads the setting when it loads.
+import './noTelemetry.js';
 import ort from 'onnxruntime-node';
 import type { CompiledProgram, Engine, HostArray, RuntimeInputs, TensorProgram } from '../ops.js';
 import { externalFolder, graphStats, pruneGraph, type IrGraph } from './graph.js';
