@@ -10,8 +10,8 @@
 // Each case runs in a fresh node process (a clean high-water mark), which does what the
 // model worker (src/worker/modelWorker.ts) does after its memory check, in the same
 // order: loadModel, createEngine, a ModelRunner with the warm-up forward (1 x 2 tokens),
-// the unembedding + its hash, and a structured clone of the unembedding (what posting it
-// to the service's thread costs). It reports the growth of the process's peak RSS
+// the unembedding's hash, the unembedding and a structured clone of it with the head's
+// buffer transferred (what posting it to the service's thread costs). It reports the growth of the process's peak RSS
 // (VmHWM) over its RSS just before loadModel (the moment the check runs; everything
 // resident then is already "in use" for the allowance), next to the plan's estimate.
 // Runs without GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (the test runner sets it, a
@@ -50,7 +50,9 @@ async function measure(dir: string, engineChoice: EngineChoice): Promise<void> {
   const unembedding = model.unembedding();
   // As the worker posts it (ownBuffers): views sliced, so a clone copies only their bytes.
   const own = (a: Float32Array | undefined) => (a && (a.byteOffset !== 0 || a.byteLength !== a.buffer.byteLength) ? a.slice() : a);
-  const posted = structuredClone({ ...unembedding, normWeight: own(unembedding.normWeight), normBias: own(unembedding.normBias), lmHead: own(unembedding.lmHead)! });
+  // The head's buffer is transferred, not cloned (as the worker posts it).
+  const lmHead = own(unembedding.lmHead)!;
+  const posted = structuredClone({ ...unembedding, normWeight: own(unembedding.normWeight), normBias: own(unembedding.normBias), lmHead }, { transfer: [lmHead.buffer as ArrayBuffer] });
   mark('unembedding');
   const estimate = estimateLoadMemory(dir, loadPlanFor(engineChoice));
   const base = stages.check.rss;

@@ -40,15 +40,20 @@ async function load(): Promise<ModelRunner | undefined> {
     const runner = new ModelRunner(model, engine);
     if (start.warmup) await runner.forward({ inputIds: new Int32Array(2), batch: 1, seq: 2 });
     const m = runner.model;
+    const unembedHash = m.unembedHash();
+    // unembedding() builds W_U afresh on each call (read from the checkpoint, or transposed),
+    // so its buffer is handed over, not cloned: a clone costs two more [vocab, d] f32
+    // copies at the end of the load (serialised, then deserialised), 1 GiB for a 7B head.
+    const unembedding = ownBuffers(m.unembedding());
     post({
       type: 'ready',
       description: {
-        name: m.name, dims: m.dims, weightsDtype: m.weightsDtype, unembedHash: m.unembedHash(),
+        name: m.name, dims: m.dims, weightsDtype: m.weightsDtype, unembedHash,
         engine: engine.name, finalNorm: m.arch.unembedding(m.config).norm,
       },
-      unembedding: ownBuffers(m.unembedding()),
+      unembedding,
       log: `${logs.join('; ')}; loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
-    });
+    }, [unembedding.lmHead.buffer as ArrayBuffer]);
     return runner;
   } catch (err) {
     post({ type: 'failed', message: err instanceof Error ? err.message : String(err) });
