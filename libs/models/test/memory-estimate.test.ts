@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyModelsDir } from '@tuned-lens/fixtures';
 import { openCheckpoint, writeSafetensors, type TensorToWrite } from '../src/safetensors/index.js';
-import { estimateFromTensors, estimateLoadMemory, loadPlanFor, ONNX_LOAD_PLAN, TFJS_LOAD_PLAN, type LoadPlan } from '../src/memory/index.js';
+import { estimateFromTensors, estimateLoadMemory, loadPlanFor, ONNX_LOAD_PLAN, TFJS_LOAD_PLAN, TFJS_WASM_LOAD_PLAN, type LoadPlan } from '../src/memory/index.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -87,10 +87,16 @@ describe('estimateLoadMemory on the tiny fixtures', () => {
     assert.equal(big.breakdown.load.find((t) => t.what === 'serialised model')!.bytes, 0);
   });
 
-  test('the shipped plans: onnx (also for auto) and tfjs', () => {
-    assert.equal(loadPlanFor('onnx'), ONNX_LOAD_PLAN);
-    assert.equal(loadPlanFor('auto'), ONNX_LOAD_PLAN);
-    assert.equal(loadPlanFor('tfjs'), TFJS_LOAD_PLAN);
+  test('the shipped plans, picked as the engine is (auto: tfjs with tfjs-node-gpu; tfjs: native or wasm)', () => {
+    const none = () => false;
+    const gpu = (pkg: string) => pkg === '@tensorflow/tfjs-node-gpu';
+    const cpu = (pkg: string) => pkg === '@tensorflow/tfjs-node';
+    assert.equal(loadPlanFor('onnx', gpu), ONNX_LOAD_PLAN);
+    assert.equal(loadPlanFor('auto', none), ONNX_LOAD_PLAN);
+    assert.equal(loadPlanFor('auto', cpu), ONNX_LOAD_PLAN);
+    assert.equal(loadPlanFor('auto', gpu), TFJS_LOAD_PLAN);
+    assert.equal(loadPlanFor('tfjs', cpu), TFJS_LOAD_PLAN);
+    assert.equal(loadPlanFor('tfjs', none), TFJS_WASM_LOAD_PLAN);
     const dir = join(tinyModelsDir, 'tiny-gpt2');
     const e = estimateLoadMemory(dir, ONNX_LOAD_PLAN);
     // A tiny model needs little more than the runtime's fixed overhead.

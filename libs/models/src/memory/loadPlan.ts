@@ -19,6 +19,7 @@
  * (the load's temporaries are garbage by the time the unembedding is made and posted, so
  * the two peaks do not add up). [..] terms apply while K <= inMemoryModel.upToBytes.
  */
+import { isInstalled } from '@tuned-lens/engine';
 import type { SafetensorsDType } from '../safetensors/dtypes.js';
 
 export interface LoadPlan {
@@ -99,9 +100,10 @@ export const ONNX_LOAD_PLAN: LoadPlan = Object.freeze({
 });
 
 /**
- * The tfjs engine: every param is read from disk and uploaded once as an f32 tensor (one
- * engine copy; on the GPU in device memory, which this overestimates), nothing is
- * serialised or mapped. Not measured here (no GPU).
+ * The tfjs engine on a native backend (tfjs-node-gpu, tfjs-node): every param is read
+ * from disk and uploaded once as an f32 tensor (one engine copy; on the GPU in device
+ * memory, which this overestimates), nothing is serialised or mapped. Not measured here
+ * (neither package installs offline).
  */
 export const TFJS_LOAD_PLAN: LoadPlan = Object.freeze({
   ...ONNX_LOAD_PLAN,
@@ -115,9 +117,28 @@ export const TFJS_LOAD_PLAN: LoadPlan = Object.freeze({
 });
 
 /**
- * The plan for an engine choice. 'auto' is onnx unless tfjs-node-gpu is installed
- * (libs/engine select.ts); both plans are close, and 'auto' takes the onnx one.
+ * tfjs on WebAssembly (or plain JS): what runs when neither tfjs-node package is
+ * installed (a plain `npm ci`). Measured with services/activation/test/measureLoadMemory.ts
+ * (commit 765f3b5): peak growth of small-lm 299 MiB, of the 2- and 8-layer BF16 llamas
+ * (0.9 and 2.2 GB of f32) 2,055 and 4,404 MiB: about two f32 copies of the params (the
+ * wasm heap's and the arrays uploaded from) plus ~300 MiB for the wasm runtime; 79-89%
+ * of this estimate.
  */
-export function loadPlanFor(engine: 'auto' | 'onnx' | 'tfjs'): LoadPlan {
-  return engine === 'tfjs' ? TFJS_LOAD_PLAN : ONNX_LOAD_PLAN;
+export const TFJS_WASM_LOAD_PLAN: LoadPlan = Object.freeze({
+  ...TFJS_LOAD_PLAN,
+  name: 'tfjs-wasm',
+  engineCopies: 2,
+  overheadBytes: 320 * MiB,
+});
+
+/**
+ * The plan for an engine choice, resolved as libs/engine select.ts does: 'auto' is tfjs
+ * when tfjs-node-gpu is installed, else onnx; tfjs runs natively (tfjs-node-gpu or
+ * tfjs-node) or else on WebAssembly, whose copies differ. `installed` is for tests.
+ */
+export function loadPlanFor(engine: 'auto' | 'onnx' | 'tfjs', installed: (pkg: string) => boolean = isInstalled): LoadPlan {
+  const gpu = installed('@tensorflow/tfjs-node-gpu');
+  const kind = engine === 'auto' ? (gpu ? 'tfjs' : 'onnx') : engine;
+  if (kind === 'onnx') return ONNX_LOAD_PLAN;
+  return gpu || installed('@tensorflow/tfjs-node') ? TFJS_LOAD_PLAN : TFJS_WASM_LOAD_PLAN;
 }
