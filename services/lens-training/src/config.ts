@@ -51,7 +51,9 @@ export function resolveJobConfig(c: trainingV1.TrainConfig): JobConfig {
   // Muon's recipe (PR #141) decays 10x harder than the original's SGD/Adam.
   const weightDecay = c.weightDecaySet ? c.weightDecay : kind === 'muon' ? 0.01 : 1e-3;
   if (!(weightDecay >= 0)) throw invalidArgument(`weight_decay must be >= 0, got ${c.weightDecay}`);
+  // 0 is proto3's "unset"; a negative or NaN clip used to turn clipping off silently.
   const gradClip = c.gradClip === 0 ? 1 : c.gradClip;
+  if (!(gradClip > 0)) throw invalidArgument(`grad_clip must be positive (the global gradient-norm bound; default 1.0), got ${c.gradClip}`);
   const numSteps = positive(c.numSteps, 'num_steps', 250);
   const warmupSteps = c.warmupSteps === 0 ? defaultWarmupSteps(kind, numSteps) : c.warmupSteps;
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0 || warmupSteps >= numSteps) throw invalidArgument(`warmup_steps must be in 0..num_steps-1, got ${c.warmupSteps}`);
@@ -60,7 +62,7 @@ export function resolveJobConfig(c: trainingV1.TrainConfig): JobConfig {
     if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw invalidArgument(`${name} must be an integer in 0..${0xffffffff} (the generator takes 32 bits), got ${v}`);
     return v;
   };
-  const loss = c.loss === trainingV1.Loss.LOSS_CE ? 'ce' : 'kl';
+  const loss = lossKind(c.loss);
   const tokenShift = c.tokenShift ?? (loss === 'ce' ? 1 : 0);
   if (!Number.isInteger(tokenShift) || Math.abs(tokenShift) > 1_000_000) throw invalidArgument(`token_shift must be an integer, got ${c.tokenShift}`);
   if (loss === 'ce' && tokenShift === 0) throw invalidArgument('token_shift 0 with the ce loss would train each position to predict its own input token; use 1 (the default) or more');
@@ -88,11 +90,23 @@ export function resolveJobConfig(c: trainingV1.TrainConfig): JobConfig {
   };
 }
 
+/** Enum values this server does not know (a newer client, or a bad one) are refused, not read as the default. */
 function optimizerKind(o: trainingV1.Optimizer): OptimizerConfig['kind'] {
   switch (o) {
+    case trainingV1.Optimizer.OPTIMIZER_UNSPECIFIED:
+    case trainingV1.Optimizer.OPTIMIZER_SGD: return 'sgd';
     case trainingV1.Optimizer.OPTIMIZER_ADAM: return 'adam';
     case trainingV1.Optimizer.OPTIMIZER_MUON: return 'muon';
-    default: return 'sgd';
+    default: throw invalidArgument(`optimizer ${o} is not one this server knows (OPTIMIZER_SGD = 1, OPTIMIZER_ADAM = 2, OPTIMIZER_MUON = 3)`);
+  }
+}
+
+function lossKind(l: trainingV1.Loss): LossKind {
+  switch (l) {
+    case trainingV1.Loss.LOSS_UNSPECIFIED:
+    case trainingV1.Loss.LOSS_KL: return 'kl';
+    case trainingV1.Loss.LOSS_CE: return 'ce';
+    default: throw invalidArgument(`loss ${l} is not one this server knows (LOSS_KL = 1, LOSS_CE = 2)`);
   }
 }
 

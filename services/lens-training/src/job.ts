@@ -88,6 +88,11 @@ export class TrainingJob extends EventEmitter {
     return { ...this.snapshot, layerLossNats: [...this.snapshot.layerLossNats] };
   }
 
+  /** Where this job's checkpoints go (resolved on this server). */
+  get checkpointDir(): string {
+    return this.deps.checkpointDir;
+  }
+
   cancel(): void {
     this.cancelRequested = true;
     this.cancelSignal.abort();

@@ -1,10 +1,10 @@
 /** The jobs of one server: start (bounded concurrency), look up, list, cancel. */
-import { notFound, resourceExhausted, resolveDirInRoots, resolveOutputInRoots, invalidArgument, type ClientTlsConfig, type Logger } from '@tuned-lens/grpc-kit';
+import { failedPrecondition, notFound, resourceExhausted, resolveDirInRoots, resolveOutputInRoots, invalidArgument, type ClientTlsConfig, type Logger } from '@tuned-lens/grpc-kit';
 import type { EngineChoice } from '@tuned-lens/engine';
 import type { trainingV1 } from '@tuned-lens/proto';
 import { resolveJobConfig } from './config';
 import { TrainingJob } from './job';
-import { defaultCheckpointDir } from './checkpoint';
+import { defaultCheckpointDir, listCheckpoints } from './checkpoint';
 import type { TrainingMetrics } from './metrics';
 
 export interface JobRegistryOptions {
@@ -47,6 +47,22 @@ export class JobRegistry {
     });
     this.opts.log.info('job started', { job: job.id, output: cfg.outputPath, steps: cfg.numSteps });
     return job;
+  }
+
+  /**
+   * StartJob with resume_job_id: the job `id` of this server (finished, failed or cancelled)
+   * continues from the newest checkpoint in its checkpoint folder, with its config (or
+   * `config`, which must name the same output). After a server restart ids are gone: a
+   * StartJob with the same config resumes from the folder's checkpoints by itself.
+   */
+  resume(id: string, config?: trainingV1.TrainConfig): TrainingJob {
+    const old = this.jobs.get(id);
+    if (!old) throw notFound(`no training job "${id}" on this server to resume (job ids do not survive a restart: StartJob with the same config and output_path resumes from its checkpoints)`);
+    if (this.running.has(old)) throw failedPrecondition(`job ${id} is still running; cancel it first or watch it`);
+    const next = config ?? old.protoConfig;
+    if (next.outputPath !== old.protoConfig.outputPath) throw invalidArgument(`resume_job_id ${id} wrote to ${old.protoConfig.outputPath}; a config given with it must name the same output_path, not ${next.outputPath}`);
+    if (listCheckpoints(old.checkpointDir).length === 0) throw failedPrecondition(`job ${id} left no checkpoint to resume from in ${old.config.checkpointPath || `${old.config.outputPath}/checkpoints`} (it ran with checkpoint_freq ${old.config.checkpointFreq})`);
+    return this.start(next);
   }
 
   get(id: string): TrainingJob {

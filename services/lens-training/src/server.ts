@@ -3,7 +3,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { protoFiles, serviceNames, trainingV1 } from '@tuned-lens/proto';
 import {
-  createLogger, failedPrecondition, serverStreamHandler, startServer, unaryHandler, writeMessage,
+  createLogger, failedPrecondition, invalidArgument, serverStreamHandler, startServer, unaryHandler, writeMessage,
   type ClientTlsConfig, type Logger, type RunningServer, type ServerTlsConfig,
 } from '@tuned-lens/grpc-kit';
 import { getProcessRegistry, type Registry } from '@tuned-lens/metrics';
@@ -62,7 +62,8 @@ export async function startLensTrainingServer(opts: LensTrainingServerOptions): 
   });
   const implementation: trainingV1.LensTrainingServiceServer = {
     startJob: unaryHandler('StartJob', log, async (req: trainingV1.StartJobRequest) => {
-      if (!req.config) throw failedPrecondition('StartJob needs a config');
+      if (req.resumeJobId) return { jobId: jobs.resume(req.resumeJobId, req.config).id };
+      if (!req.config) throw invalidArgument('StartJob needs a config (or resume_job_id naming a job of this server)');
       return { jobId: jobs.start(req.config).id };
     }),
     getJob: unaryHandler('GetJob', log, async (req: trainingV1.GetJobRequest) => {

@@ -158,6 +158,22 @@ test('checkpoint_dir moves checkpoints; a checkpoint from before the data-order 
   const refused = await runJob(server, baseConfig('lens-old-order', { checkpointFreq: 2 }));
   assert.equal(refused.state, trainingV1.JobState.JOB_STATE_FAILED);
   assert.match(refused.message, /step-000002\.safetensors was written before the training data order changed .* use another output folder or remove its checkpoints/);
+  // resume_job_id: a finished job of this server continues from its newest checkpoint
+  // (here the last one is step 4 of 6, so the resumed job only redoes steps 5 and 6).
+  const client = createClient(trainingV1.LensTrainingServiceClient, server.address);
+  const done = (await unary(client, client.listJobs, {})).jobs!.find((j) => j.config?.outputPath === join(work, 'lens-ckdir'))!;
+  const { jobId } = await unary(client, client.startJob, { config: undefined, resumeJobId: done.jobId });
+  assert.notEqual(jobId, done.jobId);
+  let resumedFinal: trainingV1.JobStatus | undefined;
+  for await (const res of client.watchJob({ jobId }) as AsyncIterable<trainingV1.WatchJobResponse>) resumedFinal = res.status!;
+  assert.equal(resumedFinal!.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, resumedFinal!.message);
+  assert.equal(resumedFinal!.tokensSeen, 6 * 1024);
+  assert.deepEqual(readTrainLog('lens-ckdir').map((r) => r.step), [0, 1, 2, 3, 4, 5]);
+  // A job without checkpoints cannot be resumed.
+  const noCk = await runJob(server, baseConfig('lens-no-ck', { numSteps: 2 }));
+  assert.equal(noCk.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, noCk.message);
+  await assert.rejects(unary(client, client.startJob, { config: undefined, resumeJobId: noCk.jobId }), (e: { code: number; details: string }) => e.code === status.FAILED_PRECONDITION && /left no checkpoint to resume from/.test(e.details));
+  client.close();
   // Another config: the message names what differs.
   const other = await runJob(server, baseConfig('lens-ckdir', { checkpointFreq: 2, checkpointDir: ckDir, seed: 7 }));
   assert.equal(other.state, trainingV1.JobState.JOB_STATE_FAILED);
@@ -184,6 +200,15 @@ test('bad jobs fail with messages a person can act on', async () => {
   await assert.rejects(start(baseConfig('x', { activationEndpoints: [] })), (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /activation_endpoints/.test(e.details));
   await assert.rejects(start(baseConfig('../../escape')), (e: { code: number }) => e.code === status.PERMISSION_DENIED);
   await assert.rejects(unary(client, client.getJob, { jobId: 'nope' }), (e: { code: number }) => e.code === status.NOT_FOUND);
+  // Enum values this server does not know, and clip bounds that would turn clipping off, are refused naming the field.
+  const invalid = (details: RegExp) => (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && details.test(e.details);
+  await assert.rejects(start(baseConfig('x', { loss: 99 as trainingV1.Loss })), invalid(/^loss 99 is not one this server knows/));
+  await assert.rejects(start(baseConfig('x', { optimizer: 99 as trainingV1.Optimizer })), invalid(/^optimizer 99 is not one this server knows/));
+  for (const clip of [-1, NaN]) await assert.rejects(start(baseConfig('x', { gradClip: clip })), invalid(/^grad_clip must be positive/));
+  await assert.rejects(start(baseConfig('x', { seed: 2 ** 40 })), invalid(/^seed must be an integer in 0\.\.4294967295/));
+  await assert.rejects(unary(client, client.startJob, { config: undefined, resumeJobId: '' }), invalid(/StartJob needs a config/));
+  // resume_job_id names a job of this server; an unknown one is NOT_FOUND, not a fresh start.
+  await assert.rejects(unary(client, client.startJob, { config: undefined, resumeJobId: 'no-such-job' }), (e: { code: number; details: string }) => e.code === status.NOT_FOUND && /no training job "no-such-job" on this server to resume/.test(e.details));
   // data too small for the requested steps: says how many tokens are needed
   const tooMuch = await runJob(server, baseConfig('lens-too-much', { dataPath: 'short.jsonl', numSteps: 100, tokensPerStep: 1024 }));
   assert.equal(tooMuch.state, trainingV1.JobState.JOB_STATE_FAILED);
