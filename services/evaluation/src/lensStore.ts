@@ -10,7 +10,7 @@
 import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { failedPrecondition, resolveDirInRoots, type Logger } from '@tuned-lens/grpc-kit';
-import { readLensConfig, readLensFolder, LensIOError, CONFIG_JSON, PARAMS_PT, PARAMS_SAFETENSORS, type LensConfig, type TunedLensWeights } from '@tuned-lens/lens';
+import { checkLensFolder, readLensConfig, readLensFolder, LensIOError, CONFIG_JSON, PARAMS_PT, PARAMS_SAFETENSORS, type LensConfig, type TunedLensWeights } from '@tuned-lens/lens';
 
 /** What a lens is checked against. */
 export interface ModelIdentity {
@@ -154,7 +154,8 @@ export class LensStore {
     return [...dirs].map((dir) => {
       const name = this.nameOf(dir);
       try {
-        const { config } = readLensConfig(join(dir, CONFIG_JSON));
+        // The whole folder as a Predict would read it (a truncated params file is not compatible), no weight decoded.
+        const { config } = checkLensFolder(dir);
         if (!model) return { name, config, compatible: false, reason: 'the model is not connected yet' };
         const c = checkLensCompatibility(config, model);
         return { name, config, compatible: c.ok, reason: c.reason ?? c.warnings.join('; ') };

@@ -3,7 +3,7 @@
 // applied offline in float64; compare; every bad input gets a clear status; admission.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Metadata } from '@grpc/grpc-js';
@@ -277,6 +277,17 @@ test('ListLenses: the logit lens and the lens folders, with compatibility', asyn
   assert.equal(byName.get('other-hash')!.compatible, false);
   assert.equal(byName.get('two-layers')!.compatible, false);
   assert.equal(byName.get('two-layers')!.numLayers, 2);
+  // A lens whose params file was cut short is listed as not compatible, with the reason,
+  // not reported usable and then refused by Predict.
+  writeLens('truncated', { unembedSha256: unembedSha256(act.model) });
+  rmSync(join(lensRoot, 'truncated', 'params.pt'));
+  const st = join(lensRoot, 'truncated', 'params.safetensors');
+  truncateSync(st, statSync(st).size - 100);
+  const after = new Map((await unary(client, client.listLenses, {})).lenses.map((l) => [l.name, l]));
+  assert.equal(after.get('truncated')!.compatible, false);
+  assert.match(after.get('truncated')!.reason, /params\.safetensors/);
+  await assert.rejects(predict({ input: text('hi'), lensPath: 'truncated' }), grpcError(status.FAILED_PRECONDITION, /params\.safetensors/));
+  rmSync(join(lensRoot, 'truncated'), { recursive: true });
 });
 
 test('admission: beyond the budget RESOURCE_EXHAUSTED with a retry hint; health and metrics', async () => {

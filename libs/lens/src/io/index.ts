@@ -26,6 +26,6 @@ export {
   type LensConfig, type ParsedLensConfig,
 } from './config.js';
 export {
-  CONFIG_JSON, readLensFolder, writeLensFolder, moduleListMetadata,
+  CONFIG_JSON, readLensFolder, checkLensFolder, writeLensFolder, moduleListMetadata,
   type Translator, type LensFolder, type LensToWrite, type WriteLensFolderOptions,
 } from './lensFolder.js';

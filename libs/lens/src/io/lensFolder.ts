@@ -9,7 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { syncDir } from './atomic.js';
 import { readLensConfig, writeLensConfig, type LensConfig } from './config.js';
 import { LensIOError, withFile } from './errors.js';
-import { PARAMS_PT, PARAMS_SAFETENSORS, openLensParams, writeLensParams, type LensDType, type LensTensorInfo, type LensTensorInput } from './params.js';
+import { PARAMS_PT, PARAMS_SAFETENSORS, openLensParams, writeLensParams, type LensDType, type LensParamsFile, type LensTensorInfo, type LensTensorInput } from './params.js';
 import type { StateDictMetadata } from './pickleWriter.js';
 import type { TorchReadLimits } from './torchArchive.js';
 
@@ -55,6 +55,34 @@ export interface WriteLensFolderOptions {
  * @throws LensIOError naming the file and, for content problems, the tensors at fault
  */
 export function readLensFolder(dir: string, limits: TorchReadLimits = {}): LensFolder {
+  const { config, warnings, paramsFile, params } = openLensFolder(dir, limits);
+  try {
+    const tensors = params.readAll();
+    const translators = Array.from({ length: config.numHiddenLayers }, (_, i) => ({
+      weight: tensors.get(`${i}.weight`)!.data,
+      bias: config.bias ? tensors.get(`${i}.bias`)!.data : null,
+    }));
+    return { config, translators, warnings, paramsFile, dtype: params.tensors.get('0.weight')!.dtype };
+  } finally {
+    params.close();
+  }
+}
+
+/**
+ * Checks a lens folder as {@link readLensFolder} would read it (config, the params file's
+ * header or archive directory, every tensor's name, dtype, shape and extent inside the
+ * file) without decoding any weight: what a listing of lenses can afford per folder. A
+ * truncated params file fails here, not at its first use.
+ * @throws LensIOError as readLensFolder
+ */
+export function checkLensFolder(dir: string, limits: TorchReadLimits = {}): { config: LensConfig; warnings: string[] } {
+  const { config, warnings, params } = openLensFolder(dir, limits);
+  params.close();
+  return { config, warnings };
+}
+
+/** The config and the opened params file of a lens folder, checked against each other (no tensor decoded). */
+function openLensFolder(dir: string, limits: TorchReadLimits): { config: LensConfig; warnings: string[]; paramsFile: string; params: LensParamsFile } {
   let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
@@ -78,15 +106,11 @@ export function readLensFolder(dir: string, limits: TorchReadLimits = {}): LensF
   try {
     // Names and shapes first: a wrong config fails before any tensor data is decoded.
     checkAgainstConfig(params.tensors, config, paramsFile);
-    const tensors = params.readAll();
-    const translators = Array.from({ length: config.numHiddenLayers }, (_, i) => ({
-      weight: tensors.get(`${i}.weight`)!.data,
-      bias: config.bias ? tensors.get(`${i}.bias`)!.data : null,
-    }));
-    return { config, translators, warnings, paramsFile, dtype: params.tensors.get('0.weight')!.dtype };
-  } finally {
+  } catch (e) {
     params.close();
+    throw e;
   }
+  return { config, warnings, paramsFile, params };
 }
 
 /**
