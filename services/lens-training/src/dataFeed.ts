@@ -89,15 +89,19 @@ export async function readAllChunks(client: TokenizerClient, opts: FeedOptions):
   let store: ChunkStore | undefined;
   let natsToBpb = NaN;
   const wide = opts.vocabSize > 0x10000;
-  for await (const ev of client.chunkAndTokenize({
-    corpusPath: opts.corpusPath, maxSeqLen: opts.maxSeqLen,
-    shuffleDocuments: opts.shuffleDocuments, shuffleSeed: opts.shuffleSeed,
-  })) {
-    if (ev.kind === 'start') store = new ChunkStore(ev.start.chunkSize, wide);
-    if (ev.kind === 'summary') natsToBpb = ev.summary.natsToBpb;
-    if (ev.kind !== 'chunks') continue;
-    store ??= new ChunkStore(ev.batch.chunkSize, wide);
-    store.push(ev.batch.inputIds, ev.batch.nChunks);
+  try {
+    for await (const ev of client.chunkAndTokenize({
+      corpusPath: opts.corpusPath, maxSeqLen: opts.maxSeqLen,
+      shuffleDocuments: opts.shuffleDocuments, shuffleSeed: opts.shuffleSeed,
+    })) {
+      if (ev.kind === 'start') store = new ChunkStore(ev.start.chunkSize, wide);
+      if (ev.kind === 'summary') natsToBpb = ev.summary.natsToBpb;
+      if (ev.kind !== 'chunks') continue;
+      store ??= new ChunkStore(ev.batch.chunkSize, wide);
+      store.push(ev.batch.inputIds, ev.batch.nChunks);
+    }
+  } catch (err) {
+    throw fromTokenizer(err, client.address, opts.corpusPath, store?.length ?? 0);
   }
   if (!store || store.length === 0) throw failedPrecondition(`${opts.corpusPath} gives no chunk of ${opts.maxSeqLen} tokens`);
   return { store, natsToBpb };
@@ -116,4 +120,16 @@ export async function* permutedChunks(client: TokenizerClient, opts: FeedOptions
   opts.onChunked?.({ chunks: n, chunkSize: store.chunkSize, natsToBpb, seconds: (performance.now() - started) / 1000 });
   const order = torchRandperm(n, opts.seed);
   for (let j = opts.startPosition; j < n; j++) yield { ids: store.get(order[j]), position: j + 1 };
+}
+
+/**
+ * A tokenizer failure as the job reports it: which service, which corpus, how far it got,
+ * and the service's own words ("Connection dropped" alone names nothing). The status code
+ * is kept, so a missing corpus stays NOT_FOUND.
+ */
+function fromTokenizer(err: unknown, endpoint: string, corpus: string, chunksRead: number): Error {
+  const e = err as { code?: number; details?: string; message?: string };
+  const why = e.details || e.message || String(err);
+  const message = `the tokenizer service at ${endpoint} failed while chunking ${corpus} (after ${chunksRead} chunks): ${why}`;
+  return Object.assign(new Error(message), { code: e.code, details: message });
 }

@@ -121,7 +121,10 @@ export class TrainingJob extends EventEmitter {
     try {
       this.update({ state: 'running', message: 'connecting to the activation and tokenizer services' });
       const info = await pool.info();
-      const tokInfo = await tokenizer.info();
+      const tokInfo = await tokenizer.info().catch((err: { code?: number; details?: string; message?: string }) => {
+        const message = `the tokenizer service at ${cfg.tokenizerEndpoint} did not answer: ${err.details || err.message}`;
+        throw Object.assign(new Error(message), { code: err.code, details: message });
+      });
       if (tokInfo.vocabSize > info.vocabSize) {
         throw failedPrecondition(`the tokenizer (${tokInfo.name}, vocab ${tokInfo.vocabSize}) does not fit the model (${info.modelName}, vocab ${info.vocabSize})`);
       }

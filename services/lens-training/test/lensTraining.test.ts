@@ -217,6 +217,16 @@ test('bad jobs fail with messages a person can act on', async () => {
   const missing = await runJob(server, baseConfig('lens-missing', { dataPath: 'nope.jsonl' }));
   assert.equal(missing.state, trainingV1.JobState.JOB_STATE_FAILED);
   assert.match(missing.message, /nope\.jsonl/);
+  // A tokenizer that dies mid-job (or is gone): the message names it, not just "Connection dropped".
+  const doomed = await startTokenizerServer({ tokenizerDir: model, dataRoots: [join(work, 'data')], logger: quiet, registry: new Registry() });
+  await doomed.ready;
+  const doomedJob = runJob(server, baseConfig('lens-tokenizer-dies', { tokenizerEndpoint: doomed.address }));
+  await new Promise((r) => setTimeout(r, 300));
+  await doomed.shutdown(0);
+  const died = await doomedJob;
+  assert.equal(died.state, trainingV1.JobState.JOB_STATE_FAILED);
+  console.log(`# the job whose tokenizer died: ${died.message}`);
+  assert.match(died.message, new RegExp(`the tokenizer service at ${doomed.address.replace(/\./g, '\\.')} (failed while chunking val\\.jsonl|did not answer)`));
   // warm start from a lens for another model (width 32, not 64)
   writeLensFolder(join(work, 'foreign-lens'), { config: makeLensConfig({ baseModelNameOrPath: 'other', dModel: 32, numHiddenLayers: 3 }), translators: zeroTunedLens(3, 32).translators });
   const other = await runJob(server, baseConfig('lens-other', { lensInitPath: join(work, 'foreign-lens') }));
