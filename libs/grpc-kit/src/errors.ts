@@ -20,11 +20,17 @@ export const internal = (msg: string) => new RpcError(status.INTERNAL, msg);
 
 /**
  * RESOURCE_EXHAUSTED with a retry hint: the `retry-after-ms` trailer tells a client how
- * long to back off (the gRPC analogue of HTTP 429 + Retry-After).
+ * long to back off (the gRPC analogue of HTTP 429 + Retry-After), and the standard
+ * `grpc-retry-pushback-ms` trailer the same to gRPC's own retry policy (grpc-js honours it
+ * for a method with a retryPolicy: it waits that long instead of its own back-off).
  */
 export function resourceExhausted(msg: string, retryAfterMs?: number): RpcError {
   const md = new Metadata();
-  if (retryAfterMs !== undefined) md.set('retry-after-ms', String(Math.ceil(retryAfterMs)));
+  if (retryAfterMs !== undefined) {
+    const ms = String(Math.ceil(retryAfterMs));
+    md.set('retry-after-ms', ms);
+    md.set('grpc-retry-pushback-ms', ms);
+  }
   return new RpcError(status.RESOURCE_EXHAUSTED, msg, md);
 }
 

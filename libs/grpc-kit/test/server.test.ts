@@ -75,6 +75,7 @@ test('errors map to statuses a person can act on; the server keeps serving', asy
         .then(() => null, (e) => e as { code: number; metadata: { get(k: string): unknown[] } });
       assert.equal(busy?.code, status.RESOURCE_EXHAUSTED);
       assert.deepEqual(busy?.metadata.get('retry-after-ms'), ['1500']);
+      assert.deepEqual(busy?.metadata.get('grpc-retry-pushback-ms'), ['1500']);
       const ok = await unary(client, client.encode, { inputs: [{ kind: { $case: 'text', text: 'four' } }], addSpecialTokens: false, returnTokens: false });
       assert.deepEqual(ok.encodings[0].ids, [4]);
     } finally { client.close(); }
