@@ -12,12 +12,11 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { TokenizerClient } from '@tuned-lens/clients';
+import { ActivationPool, TokenizerClient } from '@tuned-lens/clients';
 import type { EngineChoice } from '@tuned-lens/engine';
 import { failedPrecondition, invalidArgument, type ClientTlsConfig, type Logger } from '@tuned-lens/grpc-kit';
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type StepStats, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
 import { activationV1, type trainingV1 } from '@tuned-lens/proto';
-import { ActivationPool } from './activationPool';
 import { listCheckpoints, loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
 import { resumeFingerprint, resumeMismatch, type JobConfig } from './config';
 import { permutedChunks } from './dataFeed';
@@ -114,7 +113,11 @@ export class TrainingJob extends EventEmitter {
     const { log } = this.deps;
     const cfg = this.config;
     const tokenizer = new TokenizerClient(cfg.tokenizerEndpoint, { tls: this.deps.tls });
-    const pool = new ActivationPool(cfg.activationEndpoints, log.child(`job ${this.id}`), this.deps.tls);
+    const pool = new ActivationPool(cfg.activationEndpoints, {
+      clientOptions: { tls: this.deps.tls },
+      log: log.child(`job ${this.id}`),
+      onBench: (endpoint) => this.deps.metrics.activationBenched.inc({ endpoint }),
+    });
     let starting: Promise<TrainerThread> | undefined;
     let stopOnCancel: (() => void) | undefined;
     let outcome: Partial<JobSnapshot> = { state: 'failed', message: 'the job ended without an outcome' };

@@ -11,6 +11,7 @@ export interface TrainingMetrics {
   step: Gauge<'job'>;
   tokens: Counter;
   jobs: Gauge<'state'>;
+  activationBenched: Counter<'endpoint'>;
 }
 
 export const trainingMetrics = perRegistry((registry: Registry): TrainingMetrics => {
@@ -25,6 +26,7 @@ export const trainingMetrics = perRegistry((registry: Registry): TrainingMetrics
     step: new Gauge({ name: 'tunedlens_training_step', help: 'Optimiser steps completed.', labelNames: ['job'], registers }),
     tokens: new Counter({ name: 'tunedlens_training_tokens_total', help: 'Tokens trained on.', registers }),
     jobs: new Gauge({ name: 'tunedlens_training_jobs', help: 'Jobs by state.', labelNames: ['state'], registers }),
+    activationBenched: new Counter({ name: 'tunedlens_training_activation_benched_total', help: 'Times an activation replica failed or missed a batch deadline and was benched (its batch re-sent to another).', labelNames: ['endpoint'], registers }),
   };
   return m;
 });
