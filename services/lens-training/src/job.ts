@@ -250,7 +250,7 @@ export class TrainingJob extends EventEmitter {
       }
       const e = err as { details?: string; message?: string };
       log.error('job failed', { job: this.id, error: e.details ?? e.message });
-      outcome = { state: 'failed', message: e.details ?? e.message ?? String(err) };
+      outcome = { state: 'failed', message: this.clientPaths(e.details ?? e.message ?? String(err)) };
     } finally {
       tokenizer.close();
       pool.close();
@@ -279,6 +279,24 @@ export class TrainingJob extends EventEmitter {
     if (path.startsWith(out + sep)) return join(this.config.outputPath, path.slice(out.length + 1));
     if (this.config.checkpointPath && path.startsWith(this.deps.checkpointDir)) return join(this.config.checkpointPath, path.slice(this.deps.checkpointDir.length));
     return path;
+  }
+
+  /**
+   * `message` with every server path of this job's folders written as the client named
+   * it: errors from below (a full disk, a permission, a bad lens file) carry the server's
+   * absolute paths, which tell a client nothing and disclose the server's layout.
+   */
+  private clientPaths(message: string): string {
+    const folders: Array<[string, string]> = [[this.deps.outputDir, this.config.outputPath]];
+    if (this.config.checkpointPath) folders.push([this.deps.checkpointDir, this.config.checkpointPath]);
+    if (this.config.lensInitPath) {
+      try { folders.push([this.deps.resolveLens(this.config.lensInitPath), this.config.lensInitPath]); } catch { /* refused at start */ }
+    }
+    // Longest first, so a checkpoint folder inside the output folder keeps its own name.
+    folders.sort((a, b) => b[0].length - a[0].length);
+    let shown = message;
+    for (const [server, client] of folders) shown = shown.split(server).join(client);
+    return shown;
   }
 
   /**

@@ -232,6 +232,14 @@ test('bad jobs fail with messages a person can act on', async () => {
   const other = await runJob(server, baseConfig('lens-other', { lensInitPath: join(work, 'foreign-lens') }));
   assert.equal(other.state, trainingV1.JobState.JOB_STATE_FAILED);
   assert.match(other.message, /3 layers of width 32, but .* has 3 of width 64: it is a lens for another model/);
+  // A damaged warm-start lens named relative to the root: the message names it as the client did, never by the server's absolute path.
+  mkdirSync(join(work, 'broken-lens'));
+  writeFileSync(join(work, 'broken-lens', 'config.json'), '{"d_model": 64, "num_hidden_layers": 3');
+  const broken = await runJob(server, baseConfig('lens-broken-init', { lensInitPath: 'broken-lens' }));
+  assert.equal(broken.state, trainingV1.JobState.JOB_STATE_FAILED);
+  console.log(`# a damaged warm-start lens: ${broken.message}`);
+  assert.match(broken.message, /broken-lens/);
+  assert.ok(!broken.message.includes(work), `no server path in: ${broken.message}`);
   client.close();
 });
 
