@@ -19,6 +19,8 @@ export interface ExtractOptions {
   maxChunkBytes?: number;
   /** Deadline of the whole stream; default 1 h. */
   timeoutMs?: number;
+  /** Aborting it cancels the call (the iterator then throws CANCELLED). */
+  signal?: AbortSignal;
 }
 
 export interface TokenBatchInput {
@@ -87,6 +89,9 @@ export class ActivationClient {
    */
   async *extract(batches: AsyncIterable<TokenBatchInput> | Iterable<TokenBatchInput>, opts: ExtractOptions = {}): AsyncGenerator<ExtractedBatch> {
     const call = this.raw.extract({ deadline: new Date(Date.now() + (opts.timeoutMs ?? 3_600_000)) });
+    const cancel = () => call.cancel();
+    if (opts.signal?.aborted) cancel();
+    opts.signal?.addEventListener('abort', cancel, { once: true });
     const config: activationV1.ExtractConfig = {
       layers: opts.layers ?? [],
       dtype: dtypeToProto(opts.dtype ?? 'F32'),
@@ -135,6 +140,7 @@ export class ActivationClient {
     } catch (err) {
       throw sendError ?? err;
     } finally {
+      opts.signal?.removeEventListener('abort', cancel);
       call.cancel();
     }
   }

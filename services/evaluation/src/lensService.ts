@@ -12,6 +12,9 @@
  * for now; a worker thread like the activation service's is the way out).
  */
 import type { ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+
+/** What admission needs of a call: whether and when its client cancelled. */
+type CancellableCall = Pick<ServerWritableStream<unknown, unknown>, 'cancelled' | 'once' | 'removeListener'>;
 import { lensV1 } from '@tuned-lens/proto';
 import { failedPrecondition, invalidArgument, writeMessage, RpcError, type Logger } from '@tuned-lens/grpc-kit';
 import { grpcCodeName } from '@tuned-lens/metrics';
@@ -121,10 +124,10 @@ function lensesToApply(names: Array<'logit' | 'tuned'>, tuned: LoadedLens | unde
 }
 
 /** Hidden states of each input for `layers` (one Extract call, one batch per input). */
-async function hiddenStates(s: ModelState, inputs: Int32Array[], layers: number[]): Promise<SequenceStates[]> {
+async function hiddenStates(s: ModelState, inputs: Int32Array[], layers: number[], signal: AbortSignal): Promise<SequenceStates[]> {
   const out: SequenceStates[] = [];
   const batches = inputs.map((ids, i) => ({ batchId: i, inputIds: ids, batch: 1, seq: ids.length }));
-  for await (const b of s.activation.extract(batches, { layers, timeoutMs: 300_000 })) {
+  for await (const b of s.activation.extract(batches, { layers, timeoutMs: 300_000, signal })) {
     out.push({ inputIds: inputs[b.batchId], hiddenStates: b.hiddenStates });
   }
   if (out.length !== inputs.length) throw new Error(`Extract returned ${out.length} of ${inputs.length} batches`);
@@ -144,8 +147,12 @@ function metadata(s: ModelState, input: ResolvedInput, extra: Partial<lensV1.Pre
   });
 }
 
-/** Runs `fn` under admission, with the outcome and duration recorded. */
-async function admitted<T>(deps: LensServiceDeps, rpc: string, cancelled: () => boolean, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` under admission, with the outcome and duration recorded. A client's cancel
+ * frees the slot at once and aborts `signal`, which stops the upstream Extract: the
+ * slot must not stay taken for a forward pass nobody will read (or one that hangs).
+ */
+async function admitted<T>(deps: LensServiceDeps, rpc: string, call: CancellableCall, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   let release: () => void;
   try {
     release = deps.admission.acquire();
@@ -153,16 +160,24 @@ async function admitted<T>(deps: LensServiceDeps, rpc: string, cancelled: () => 
     deps.metrics.predictions.inc({ rpc, outcome: 'ResourceExhausted' });
     throw err;
   }
+  const aborted = new AbortController();
+  const onCancel = () => {
+    aborted.abort();
+    release();
+  };
+  if (call.cancelled) onCancel();
+  else call.once('cancelled', onCancel);
   const timer = deps.metrics.predictionSeconds.startTimer({ rpc });
   try {
-    const out = await fn();
-    deps.metrics.predictions.inc({ rpc, outcome: cancelled() ? 'Canceled' : 'OK' });
+    const out = await fn(aborted.signal);
+    deps.metrics.predictions.inc({ rpc, outcome: call.cancelled ? 'Canceled' : 'OK' });
     return out;
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    deps.metrics.predictions.inc({ rpc, outcome: cancelled() ? 'Canceled' : typeof code === 'number' ? grpcCodeName(code) : 'Internal' });
+    deps.metrics.predictions.inc({ rpc, outcome: call.cancelled ? 'Canceled' : typeof code === 'number' ? grpcCodeName(code) : 'Internal' });
     throw err;
   } finally {
+    call.removeListener('cancelled', onCancel);
     timer();
     release();
   }
@@ -170,7 +185,7 @@ async function admitted<T>(deps: LensServiceDeps, rpc: string, cancelled: () => 
 
 export async function handlePredict(call: ServerWritableStream<lensV1.PredictRequest, lensV1.PredictResponse>, deps: LensServiceDeps): Promise<void> {
   const t0 = performance.now();
-  await admitted(deps, 'Predict', () => call.cancelled, async () => {
+  await admitted(deps, 'Predict', call, async (signal) => {
     const req = call.request;
     const s = await modelOf(deps);
     const L = s.info.numLayers;
@@ -192,7 +207,7 @@ export async function handlePredict(call: ServerWritableStream<lensV1.PredictReq
     await writeMessage(call, { frame: { $case: 'metadata', metadata: metadata(s, input, {
       layers: [...layers, L], lenses: asked.map((n) => kindOf(n)), warnings, topK, lensName: tuned?.name ?? '',
     }) } });
-    const [seq] = await hiddenStates(s, [input.ids], [...layers, L]);
+    const [seq] = await hiddenStates(s, [input.ids], [...layers, L], signal);
     const cells = req.fullDistributionCells.map((c) => ({ layer: c.layer, position: c.position }));
     for await (const pos of s.predictor.predict(seq, { layers, lenses: lensesToApply(asked, tuned), topK, fullCells: cells })) {
       if (call.cancelled) return;
@@ -214,7 +229,7 @@ export async function handlePredict(call: ServerWritableStream<lensV1.PredictReq
 
 export async function handleCompare(call: ServerWritableStream<lensV1.CompareRequest, lensV1.CompareResponse>, deps: LensServiceDeps): Promise<void> {
   const t0 = performance.now();
-  await admitted(deps, 'Compare', () => call.cancelled, async () => {
+  await admitted(deps, 'Compare', call, async (signal) => {
     const req = call.request;
     const s = await modelOf(deps);
     const L = s.info.numLayers;
@@ -229,7 +244,7 @@ export async function handleCompare(call: ServerWritableStream<lensV1.CompareReq
     await writeMessage(call, { frame: { $case: 'metadata', metadata: {
       first: metadata(s, first, extra), second: metadata(s, second, extra), positions: Math.min(first.ids.length, second.ids.length),
     } } });
-    const [a, b] = await hiddenStates(s, [first.ids, second.ids], [...layers, L]);
+    const [a, b] = await hiddenStates(s, [first.ids, second.ids], [...layers, L], signal);
     const [lens] = lensesToApply([name], tuned);
     for await (const pos of s.predictor.compare(a, b, { layers, lens, topK }) as AsyncGenerator<PositionComparison>) {
       if (call.cancelled) return;

@@ -8,14 +8,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tinyModelsDir, fixturesRoot, valCorpus } from '@tuned-lens/fixtures';
-import { createClient, unary } from '@tuned-lens/grpc-kit';
-import { trainingV1 } from '@tuned-lens/proto';
+import { createClient, status, unary } from '@tuned-lens/grpc-kit';
+import { lensV1, trainingV1 } from '@tuned-lens/proto';
 import { startLocalCluster, type LocalCluster } from '../src/localCluster';
 import { scrape, servableServices } from '../src/processes';
 
 const canTrain = servableServices().includes('lens-training');
 let cluster: LocalCluster | undefined;
 let frozenPid: number | undefined;
+const frozenPids: number[] = [];
 
 before(async () => {
   if (!canTrain) return;
@@ -23,7 +24,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (frozenPid) try { process.kill(frozenPid, 'SIGCONT'); } catch { /* already gone */ }
+  for (const pid of [frozenPid, ...frozenPids]) if (pid) try { process.kill(pid, 'SIGCONT'); } catch { /* already gone */ }
   await cluster?.stop();
 });
 
@@ -82,4 +83,41 @@ test('SIGSTOP of one of two activation processes at step 5 of 20: the job finish
   const again = await runJob('lens-thawed');
   assert.equal(again.state, trainingV1.JobState.JOB_STATE_SUCCEEDED, again.message);
   assert.ok(lens('lens-plain').equals(lens('lens-thawed')));
+});
+
+test('a Predict cancelled while its activation service is frozen frees its admission slot at once', { skip: servableServices().includes('evaluation') ? false : 'no evaluation in this build', timeout: 60_000 }, async () => {
+  const evaluation = cluster!.byService('evaluation')[0];
+  const inFlight = async () => Number(/^tunedlens_lens_in_flight (\S+)$/m.exec(await scrape(evaluation.metricsUrl))?.[1]);
+  const client = createClient(lensV1.LensServiceClient, evaluation.address);
+  // A first call, thawed, so the service has its model link (info, unembedding) before the freeze.
+  await new Promise<void>((resolve, reject) => {
+    const warm = client.predict(lensV1.PredictRequest.fromPartial({ input: { kind: { $case: 'text', text: 'warm up' } }, lenses: [lensV1.LensKind.LENS_KIND_LOGIT] }));
+    warm.on('data', () => {}).on('end', resolve).on('error', reject);
+  });
+  const pids = cluster!.byService('activation').map((a) => a.child.pid!);
+  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  frozenPids.push(...pids);
+  try {
+    const call = client.predict(lensV1.PredictRequest.fromPartial({ input: { kind: { $case: 'text', text: 'The quick brown fox' } }, lenses: [lensV1.LensKind.LENS_KIND_LOGIT] }));
+    const ended = new Promise<number | undefined>((resolve) => call.on('data', () => {}).on('error', (e: { code?: number }) => resolve(e.code)).on('end', () => resolve(undefined)));
+    // Admitted and waiting on the frozen forward pass.
+    const waitUntil = async (want: number) => {
+      for (let t0 = Date.now(); Date.now() - t0 < 5_000;) {
+        if ((await inFlight()) === want) return Date.now();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.fail(`tunedlens_lens_in_flight did not reach ${want} within 5 s (it is ${await inFlight()})`);
+    };
+    await waitUntil(1);
+    const cancelledAt = Date.now();
+    call.cancel();
+    assert.equal(await ended, status.CANCELLED);
+    const freedMs = (await waitUntil(0)) - cancelledAt;
+    console.log(`# admission slot freed ${freedMs} ms after the cancel (the forward pass is still frozen)`);
+    assert.ok(freedMs < 1_000, `${freedMs} ms`);
+  } finally {
+    for (const pid of pids) process.kill(pid, 'SIGCONT');
+    frozenPids.splice(0);
+    client.close();
+  }
 });
