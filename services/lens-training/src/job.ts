@@ -324,14 +324,14 @@ export class TrainingJob extends EventEmitter {
     const { gradNorm, weightNorm, biasNorm, lr } = stats;
     const m = this.deps.metrics;
     losses.forEach((x, l) => {
-      m.layerLossNats.set({ job: this.id, layer: String(l) }, x);
-      if (Number.isFinite(natsToBpb)) m.layerLossBpb.set({ job: this.id, layer: String(l) }, x * natsToBpb);
+      m.layerLossNats.set({ training_job: this.id, layer: String(l) }, x);
+      if (Number.isFinite(natsToBpb)) m.layerLossBpb.set({ training_job: this.id, layer: String(l) }, x * natsToBpb);
     });
-    m.tokensPerSecond.set({ job: this.id }, tokens / secs);
+    m.tokensPerSecond.set({ training_job: this.id }, tokens / secs);
     m.stepSeconds.observe(secs);
-    m.gradNorm.set({ job: this.id }, gradNorm);
-    m.weightNorm.set({ job: this.id }, weightNorm);
-    m.step.set({ job: this.id }, step);
+    m.gradNorm.set({ training_job: this.id }, gradNorm);
+    m.weightNorm.set({ training_job: this.id }, weightNorm);
+    m.step.set({ training_job: this.id }, step);
     m.tokens.inc(tokens);
     this.update({ step, layerLossNats: losses, natsToBpb, gradNorm, weightNorm, biasNorm, lr, elapsedSeconds, stepSeconds: secs, tokensPerSecond: tokens / secs, tokensSeen });
   }

@@ -83,7 +83,7 @@ test('a job trains, lowers the loss, writes a lens folder and exposes training m
   for (const name of ['tunedlens_training_layer_loss_nats', 'tunedlens_training_layer_loss_bits_per_byte', 'tunedlens_training_tokens_per_second', 'tunedlens_training_step_seconds', 'tunedlens_training_grad_norm', 'tunedlens_training_weight_norm', 'tunedlens_training_tokens_total', 'tunedlens_training_jobs']) {
     assert.match(metrics, new RegExp(`^${name}`, 'm'), name);
   }
-  assert.match(metrics, /^tunedlens_training_step\{job="[0-9a-f]+"\} 6$/m);
+  assert.match(metrics, /^tunedlens_training_step\{training_job="[0-9a-f]+"\} 6$/m);
   // The training log: one line per step with what WatchJob streamed.
   const log = readTrainLog('lens-a');
   assert.deepEqual(log.map((r) => r.step), [0, 1, 2, 3, 4, 5]);

@@ -81,7 +81,7 @@ test('a training job fed by both activation processes runs, and tunedlens_traini
   while (run.exitCode === null) {
     const m = parseExposition(await (await fetch(training.metrics)).text());
     if (m.samples.some((s) => s.name === 'tunedlens_training_jobs' && s.labels.state === 'running' && s.value > 0)
-      && m.samples.some((s) => s.name === 'tunedlens_training_layer_loss_nats' && s.labels.job)) seenWhileRunning = true;
+      && m.samples.some((s) => s.name === 'tunedlens_training_layer_loss_nats' && s.labels.training_job)) seenWhileRunning = true;
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(await done, 0, out);
@@ -109,6 +109,13 @@ test('every metric name used by the alerts, the dashboard and prometheus-adapter
   for (const [name, family] of pending) assert.ok(!exposed.has(name), `${family} is exposed now: remove it from pendingMetrics`);
   const missing = metricUses().filter((u) => !exposed.has(u.name) && !external.has(u.name) && !pending.has(u.name));
   assert.deepEqual(missing, []);
+  // No label Prometheus sets itself (job, instance): the ServiceMonitor has no relabeling,
+  // so such a label would arrive renamed exported_job / exported_instance.
+  for (const [label, s] of scrapes) {
+    const clashing = s.samples.filter((x) => 'job' in x.labels || 'instance' in x.labels).map((x) => x.name);
+    assert.deepEqual(clashing, [], `${label} exposes samples labelled job/instance`);
+  }
+  assert.ok([...scrapes.values()].some((s) => s.samples.some((x) => x.name === 'tunedlens_training_step' && x.labels.training_job)), 'training series carry training_job');
   // the families named in the issue are all there
   for (const f of ['grpc_server_handled_total', 'grpc_server_handling_seconds_bucket', 'grpc_server_in_flight_requests', 'tunedlens_activation_queue_depth',
     'tunedlens_activation_model_info', 'tunedlens_training_layer_loss_bits_per_byte', 'tunedlens_training_step_seconds_bucket', 'process_resident_memory_bytes']) {
