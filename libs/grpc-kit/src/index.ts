@@ -3,7 +3,7 @@ export {
   RpcError, invalidArgument, notFound, failedPrecondition, unavailable, permissionDenied, internal,
   resourceExhausted, toStatus, hasCode,
 } from './errors';
-export { createLogger, type Logger, type Level } from './logger';
+export { createLogger, LOG_FORMATS, type Logger, type LoggerOptions, type Level, type LogFormat } from './logger';
 export { metricsInterceptor, splitPath } from './metricsInterceptor';
 export { addReflection } from './reflection';
 export {

@@ -2,7 +2,8 @@
  * `tuned-lens <command> [options]`. Results go to stdout, progress and logs to stderr;
  * exit code 0 on success, 1 on failure, 2 on a usage error.
  */
-import { status, type Level } from '@tuned-lens/grpc-kit';
+import { readFileSync } from 'node:fs';
+import { LOG_FORMATS, status, type Level } from '@tuned-lens/grpc-kit';
 import { setEmbeddedLogLevel } from './embedded';
 import { UsageError } from './args';
 import { serveCommand } from './commands/serve';
@@ -35,7 +36,8 @@ const commands: Record<string, Command> = {
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   return [
-    'usage: tuned-lens [--log-level DEBUG|INFO|WARNING|ERROR] <command> [options]   (tuned-lens <command> --help for its options)',
+    'usage: tuned-lens [--log-level DEBUG|INFO|WARNING|ERROR] [--log-format text|json] <command> [options]   (tuned-lens <command> --help for its options)',
+    '       tuned-lens --version',
     '',
     'commands:',
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
@@ -46,31 +48,53 @@ function usage(): string {
 const LOG_LEVELS: Record<string, Level> = { debug: 'debug', info: 'info', warning: 'warn', warn: 'warn', error: 'error' };
 
 /**
- * Takes the global `--log-level LEVEL` (also `--log_level`, `=LEVEL`) out of argv, before
- * or after the command name as the original allows, and applies it to the services this
- * process starts. Returns the rest of argv.
+ * Takes the global flags out of argv, before or after the command name as the original
+ * allows (`--flag VALUE`, `--flag=VALUE`, underscores for dashes):
+ * - `--log-level LEVEL` applies to the services this process starts;
+ * - `--log-format json|text` to every log line of this process and the processes it
+ *   starts (through TUNED_LENS_LOG_FORMAT, which they inherit).
+ * Returns the rest of argv.
  */
-function takeLogLevel(argv: string[]): string[] {
+function takeGlobalFlags(argv: string[]): string[] {
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
-    if (flag !== '--log-level' && flag !== '--log_level') { rest.push(argv[i]); continue; }
+    const [raw, inline] = argv[i].split(/=(.*)/s, 2);
+    const flag = raw.replace(/_/g, '-');
+    if (flag !== '--log-level' && flag !== '--log-format') { rest.push(argv[i]); continue; }
     const value = inline ?? argv[++i];
-    const level = value === undefined ? undefined : LOG_LEVELS[value.toLowerCase()];
-    if (!level) throw new UsageError(`--log-level must be one of DEBUG, INFO, WARNING, ERROR, got ${value === undefined ? 'nothing' : `"${value}"`}`);
-    setEmbeddedLogLevel(level);
+    const shown = value === undefined ? 'nothing' : `"${value}"`;
+    if (flag === '--log-level') {
+      const level = value === undefined ? undefined : LOG_LEVELS[value.toLowerCase()];
+      if (!level) throw new UsageError(`--log-level must be one of DEBUG, INFO, WARNING, ERROR, got ${shown}`);
+      setEmbeddedLogLevel(level);
+      process.env.TUNED_LENS_LOG_LEVEL = level;
+    } else {
+      const format = LOG_FORMATS.find((f) => f === value?.toLowerCase());
+      if (!format) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}, got ${shown}`);
+      process.env.TUNED_LENS_LOG_FORMAT = format;
+    }
   }
   return rest;
 }
 
+/** `tuned-lens-ts <version> (node <version>)`, from the repository's package.json. */
+function versionLine(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  return `${pkg.name} ${pkg.version} (node ${process.versions.node})`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
-    argv = takeLogLevel(argv);
+    argv = takeGlobalFlags(argv);
   } catch (err) {
     console.error(`tuned-lens: ${(err as Error).message}`);
     return 2;
   }
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(versionLine());
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name ? 0 : 2;

@@ -26,6 +26,24 @@ test('the bin is installed and lists its commands', () => {
   for (const c of ['demo', 'serve', 'tokenize', 'health']) assert.match(r.out, new RegExp(`^  ${c} `, 'm'));
 });
 
+test('--version prints the package version; --log-format json makes every log line of the command and its services a JSON object', () => {
+  const v = run(['--version']);
+  assert.equal(v.code, 0, v.err);
+  assert.match(v.out, /^tuned-lens-ts \d+\.\d+\.\d+ \(node \d+\.\d+\.\d+\)\n$/);
+  const r = run(['--log-format', 'json', '--log-level', 'INFO', 'tokenize', '--text', 'hello world']);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.err.split('\n').filter(Boolean);
+  assert.ok(lines.length > 0, 'the embedded tokenizer logged at INFO');
+  for (const line of lines) {
+    const record = JSON.parse(line);
+    for (const k of ['time', 'level', 'component', 'msg']) assert.ok(k in record, `${k} in ${line}`);
+  }
+  assert.ok(lines.some((l) => JSON.parse(l).msg === 'listening'));
+  const bad = run(['--log-format', 'xml', 'tokenize']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--log-format must be one of text, json, got "xml"/);
+});
+
 test('usage errors exit 2 with a readable message', () => {
   const unknown = run(['frobnicate']);
   assert.equal(unknown.code, 2);
