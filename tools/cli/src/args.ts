@@ -4,6 +4,8 @@
  * rewriting `--a_b` to `--a-b` before parsing. Unknown flags are an error that lists
  * the known ones.
  */
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export class UsageError extends Error {
@@ -43,4 +45,35 @@ export function portOption(value: string | undefined, flag: string, fallback: nu
   const n = intOption(value, flag, fallback, 0);
   if (n > 65535) throw new UsageError(`--${flag} must be a port 0..65535, got "${value}"`);
   return n;
+}
+
+/**
+ * A local file the user named, checked before any service starts: a typo is reported at
+ * once, quoting the path as typed (not after seconds of start-up as a server's bare name).
+ */
+export function existingFile(value: string, flag: string): string {
+  const path = resolve(value);
+  if (!existsSync(path)) throw new UsageError(`--${flag} "${value}": no such file${value === path ? '' : ` (looked for ${path})`}`);
+  if (!statSync(path).isFile()) throw new UsageError(`--${flag} "${value}" is a folder, not a file`);
+  return path;
+}
+
+/**
+ * A local Hugging Face model folder the user named: it must exist and hold config.json
+ * (what every save_pretrained folder has), checked before any service starts.
+ */
+export function existingModelDir(value: string, flag = 'model'): string {
+  const path = resolve(value);
+  if (!existsSync(path)) throw new UsageError(`--${flag} "${value}": no such folder${value === path ? '' : ` (looked for ${path})`}`);
+  if (!statSync(path).isDirectory()) throw new UsageError(`--${flag} "${value}" is a file; give the model's folder (with config.json, the weights and the tokenizer)`);
+  if (!existsSync(join(path, 'config.json'))) throw new UsageError(`--${flag} "${value}" has no config.json: it is not a Hugging Face model folder`);
+  return path;
+}
+
+/** A local folder the user named (a lens, say), checked before any service starts. */
+export function existingDir(value: string, flag: string): string {
+  const path = resolve(value);
+  if (!existsSync(path)) throw new UsageError(`--${flag} "${value}": no such folder${value === path ? '' : ` (looked for ${path})`}`);
+  if (!statSync(path).isDirectory()) throw new UsageError(`--${flag} "${value}" is a file, not a folder`);
+  return path;
 }

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { checkHealth } from '@tuned-lens/grpc-kit';
 import { TokenizerClient } from '@tuned-lens/clients';
 import { serviceNames } from '@tuned-lens/proto';
+import { smallLmDir } from '@tuned-lens/fixtures';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'node_modules/.bin/tuned-lens');
@@ -42,6 +43,24 @@ test('--version prints the package version; --log-format json makes every log li
   const bad = run(['--log-format', 'xml', 'tokenize']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--log-format must be one of text, json, got "xml"/);
+});
+
+test('local paths are checked before any service starts, quoted as typed', () => {
+  const empty = mkdtempSync(join(tmpdir(), 'not-a-model-'));
+  const cases: Array<[string[], RegExp]> = [
+    [['train', '--model', 'models/smal-lm', '--data', 'corpus.jsonl', '--output', join(empty, 'lens')], /^tuned-lens train: --model "models\/smal-lm": no such folder \(looked for \/.*models\/smal-lm\)$/m],
+    [['train', '--model', smallLmDir, '--data', 'data/trian.jsonl', '--output', join(empty, 'lens')], /^tuned-lens train: --data "data\/trian\.jsonl": no such file/m],
+    [['eval', '--model', empty, '--data', join(root, 'package.json'), '--output', join(empty, 'eval')], /--model ".*" has no config\.json: it is not a Hugging Face model folder/],
+    [['loss', '--model', join(root, 'package.json'), '--data', 'x.jsonl'], /--model ".*package\.json" is a file; give the model's folder/],
+    [['predict', '--model', 'no/such/model', '--text', 'hi'], /--model "no\/such\/model": no such folder/],
+    [['extract', '--model', 'no/such/model', '--input-ids', '1,2'], /--model "no\/such\/model": no such folder/],
+  ];
+  for (const [args, message] of cases) {
+    const r = run(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    assert.match(r.err, message);
+    assert.doesNotMatch(r.err, /listening|loading/i, 'no service was started');
+  }
 });
 
 test('usage errors exit 2 with a readable message', () => {

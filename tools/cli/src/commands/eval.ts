@@ -10,7 +10,7 @@ import { clientTlsFromEnv, createClient, createLogger, unary, type Logger } from
 import { evaluationV1 } from '@tuned-lens/proto';
 import { startEvaluationServer, type EvaluationServer } from '@tuned-lens/evaluation-service';
 import type { EngineChoice } from '@tuned-lens/engine';
-import { intOption, parse, UsageError } from '../args';
+import { intOption, parse, UsageError, existingFile, existingModelDir, existingDir } from '../args';
 import { engineOption, startBoth, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
 import { Progress } from '../progress';
 
@@ -118,8 +118,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
     if (address) {
       Object.assign(config, { dataPath: data, lensPath: lens ?? '', outputPath: values.output });
     } else {
-      const modelDir = resolve(model!), dataFile = resolve(data), out = resolve(values.output);
-      const lensDir = lens ? resolve(lens) : undefined;
+      const modelDir = existingModelDir(model!), dataFile = existingFile(data, 'data'), out = resolve(values.output);
+      const lensDir = lens ? existingDir(lens, 'lens') : undefined;
       const [tok, act] = await startBoth(startEmbeddedTokenizer(modelDir, [dirname(dataFile)]), startEmbeddedActivation(modelDir, engine));
       started.push(tok, act);
       const ev = await startEmbeddedEvaluation({

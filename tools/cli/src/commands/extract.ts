@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { ActivationClient } from '@tuned-lens/clients';
 import { clientTlsFromEnv } from '@tuned-lens/grpc-kit';
 import { writeSafetensors, type TensorToWrite } from '@tuned-lens/models';
-import { parse, UsageError } from '../args';
+import { parse, UsageError, existingModelDir } from '../args';
 import { engineOption, startEmbeddedActivation } from '../embedded';
 
 const help = `usage: tuned-lens extract --model DIR --input-ids IDS [--out FILE] [--engine onnx|tfjs|auto]
@@ -47,6 +47,7 @@ export async function extractCommand(argv: string[]): Promise<number> {
   if (values.help) { console.log(help); return 0; }
   if (!values['input-ids']) throw new UsageError('--input-ids is required (see --help)');
   if (!values.model && !values.endpoint) throw new UsageError('--model DIR is required (or --endpoint of a running service)');
+  if (!values.endpoint) existingModelDir(values.model!);
   const ids = parseInputIds(values['input-ids']);
   const engine = engineOption(values.engine);
   const embedded = values.endpoint ? undefined : await startEmbeddedActivation(resolve(values.model!), engine);

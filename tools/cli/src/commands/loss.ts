@@ -5,7 +5,7 @@
  */
 import { dirname, resolve, basename } from 'node:path';
 import { ActivationClient, TokenizerClient, type TokenBatchInput } from '@tuned-lens/clients';
-import { intOption, parse, UsageError } from '../args';
+import { intOption, parse, UsageError, existingFile, existingModelDir } from '../args';
 import { engineOption, startBoth, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
 import { Progress } from '../progress';
 
@@ -43,7 +43,7 @@ export async function lossCommand(argv: string[]): Promise<number> {
   });
   if (values.help) { console.log(help); return 0; }
   if (!values.model || !values.data) throw new UsageError('--model DIR and --data CORPUS are required (see --help)');
-  const modelDir = resolve(values.model), data = resolve(values.data);
+  const modelDir = existingModelDir(values.model), data = existingFile(values.data, 'data');
   const maxSeqLen = intOption(values['max-seq-len'], 'max-seq-len', 2048);
   const batchSize = intOption(values['batch-size'], 'batch-size', 8);
   const [tokSrv, actSrv] = await startBoth(

@@ -14,7 +14,7 @@ import {
   formatTrajectoryTable, isTrajectoryStat, renderTrajectoryHtml, renderTrajectorySvg, rowLabel, TRAJECTORY_STATS,
   type Trajectory, type TrajectoryStat,
 } from '@tuned-lens/lens';
-import { intOption, parse, UsageError } from '../args';
+import { intOption, parse, UsageError, existingModelDir, existingDir } from '../args';
 import { engineOption, startBoth, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
 import { startEmbeddedEvaluation } from './eval';
 import { parseInputIds } from './extract';
@@ -118,6 +118,10 @@ export async function predictCommand(argv: string[]): Promise<number> {
   const model = values.model ?? values['model.name'];
   const lens = values.lens ?? values['lens-name'];
   if (!model && !values.endpoint) throw new UsageError('--model DIR is required (see --help)');
+  if (!values.endpoint) {
+    existingModelDir(model!);
+    if (lens) existingDir(lens, 'lens');
+  }
   if ((values.text === undefined) === (values.ids === undefined)) throw new UsageError('give exactly one of --text or --ids');
   if (!isTrajectoryStat(values.stat)) throw new UsageError(`--stat must be one of ${Object.keys(TRAJECTORY_STATS).join(', ')}, got "${values.stat}"`);
   const stat: TrajectoryStat = values.stat;

@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { trainingV1 } from '@tuned-lens/proto';
 import { clientTlsFromEnv, createClient, unary } from '@tuned-lens/grpc-kit';
 import { startLensTrainingServer } from '@tuned-lens/lens-training-service';
-import { intOption, parse, UsageError } from '../args';
+import { intOption, parse, UsageError, existingFile, existingModelDir, existingDir } from '../args';
 import { embeddedLogger, engineOption, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
 import { Progress } from '../progress';
 
@@ -70,6 +70,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const remoteData = Boolean(values['tokenizer-endpoint']);
   const remoteModel = Boolean(values['activation-endpoint']?.length);
   if (!remoteModel && !values.model) throw new UsageError('--model DIR is required unless --activation-endpoint is given');
+  // Local paths are checked before any service starts (a typo costs no start-up).
+  if ((!remoteData || !remoteModel) && values.model) existingModelDir(values.model);
+  if (!remoteData) existingFile(values.data, 'data');
+  if (values.lens && !values['training-endpoint']) existingDir(values.lens, 'lens');
   if (!['kl', 'ce'].includes(values.loss!)) throw new UsageError(`--loss must be kl or ce, got "${values.loss}"`);
   const optimizers: Record<string, trainingV1.Optimizer> = {
     sgd: trainingV1.Optimizer.OPTIMIZER_SGD, adam: trainingV1.Optimizer.OPTIMIZER_ADAM, muon: trainingV1.Optimizer.OPTIMIZER_MUON,
