@@ -126,6 +126,71 @@ const rows: Row[] = [
     ],
   },
   {
+    title: 'Lens predictions',
+    panels: [
+      {
+        title: 'Predict and Compare calls by outcome',
+        description: 'Calls per second by RPC and outcome (the gRPC status name; ResourceExhausted = refused by admission control).',
+        unit: 'reqps',
+        targets: [{ expr: `sum by (rpc, outcome) (rate(tunedlens_lens_predictions_total{${ns}}[${rate}]))`, legend: '{{rpc}} {{outcome}}' }],
+        stack: true,
+      },
+      {
+        title: 'Lens call latency',
+        description: 'Wall time of an admitted Predict or Compare call (tokenize, extract, lens math, stream): median and 95th percentile.',
+        unit: 's',
+        targets: [
+          { expr: `histogram_quantile(0.5, sum by (le, rpc) (rate(tunedlens_lens_prediction_seconds_bucket{${ns}}[${rate}])))`, legend: '{{rpc}} p50' },
+          { expr: `histogram_quantile(0.95, sum by (le, rpc) (rate(tunedlens_lens_prediction_seconds_bucket{${ns}}[${rate}])))`, legend: '{{rpc}} p95' },
+        ],
+      },
+      {
+        title: 'Admission',
+        description: 'Calls computing now (against the admission budget) and calls refused per second.',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (pod) (tunedlens_lens_in_flight{${ns}})`, legend: 'in flight {{pod}}' },
+          { expr: `sum by (pod) (rate(tunedlens_lens_rejected_total{${ns}}[${rate}]))`, legend: 'refused/s {{pod}}' },
+        ],
+        min: 0,
+      },
+      {
+        title: 'Positions streamed',
+        description: 'Position frames (one per token of an input) streamed per second, by RPC.',
+        unit: 'short',
+        targets: [{ expr: `sum by (rpc) (rate(tunedlens_lens_positions_total{${ns}}[${rate}]))`, legend: '{{rpc}}' }],
+      },
+    ],
+  },
+  {
+    title: 'Evaluation jobs',
+    panels: [
+      {
+        title: 'Evaluation jobs by state',
+        description: 'Evaluation jobs known to the evaluation services, by state.',
+        unit: 'short',
+        targets: [{ expr: `sum by (state) (tunedlens_evaluation_eval_jobs{${ns}})`, legend: '{{state}}' }],
+        min: 0,
+      },
+      {
+        title: 'Evaluation tokens/s',
+        description: 'Tokens evaluated per second across evaluation jobs.',
+        unit: 'short',
+        targets: [{ expr: `sum by (pod) (rate(tunedlens_evaluation_tokens_total{${ns}}[${rate}]))`, legend: '{{pod}}' }],
+        stack: true,
+      },
+      {
+        title: 'Lens metrics time per batch',
+        description: 'Time the evaluation service spends on one batch\'s lens metrics (every layer and lens), the forward pass excluded.',
+        unit: 's',
+        targets: [
+          { expr: `histogram_quantile(0.5, sum by (le) (rate(tunedlens_evaluation_batch_seconds_bucket{${ns}}[${rate}])))`, legend: 'p50' },
+          { expr: `histogram_quantile(0.95, sum by (le) (rate(tunedlens_evaluation_batch_seconds_bucket{${ns}}[${rate}])))`, legend: 'p95' },
+        ],
+      },
+    ],
+  },
+  {
     title: 'gRPC',
     panels: [
       {

@@ -68,7 +68,7 @@ test('promtool check rules: the PrometheusRule\'s groups load in Prometheus', { 
   const dir = rulesDir();
   const r = spawnSync('promtool', ['check', 'rules', join(dir, 'tuned-lens.rules.yaml')], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /SUCCESS: 6 rules found/);
+  assert.match(r.stdout, /SUCCESS: 9 rules found/);
 });
 
 test('promtool test rules: each alert fires when it should and stays quiet when it should not', { skip: noPromtool }, () => {
@@ -78,4 +78,21 @@ test('promtool test rules: each alert fires when it should and stays quiet when 
   // every alert of the rule file has a test
   const tested = new Set([...readFileSync(alertTestsPath, 'utf8').matchAll(/alertname: (\S+)/g)].map((m) => m[1]));
   for (const a of alertExpressions()) assert.ok(tested.has(a.alert), `no promtool test for ${a.alert}`);
+});
+
+test('every alert has a runbook_url into docs/runbook.md, and the runbook has a section for it', () => {
+  const runbook = readFileSync(new URL('../../../docs/runbook.md', import.meta.url), 'utf8');
+  const anchors = new Set([...runbook.matchAll(/^## (\S+)$/gm)].map((m) => m[1].toLowerCase()));
+  const rule = parseYaml(readFileSync(prometheusRulePath, 'utf8'));
+  for (const group of rule.spec.groups) {
+    for (const r of group.rules) {
+      if (!r.alert) continue;
+      const url: string | undefined = r.annotations?.runbook_url;
+      assert.ok(url, `${r.alert} has a runbook_url`);
+      const m = /\/docs\/runbook\.md#([a-z0-9-]+)$/.exec(url!);
+      assert.ok(m, `${r.alert}: runbook_url ${url} points into docs/runbook.md`);
+      assert.equal(m![1], r.alert.toLowerCase(), `${r.alert}: the anchor is the alert's name`);
+      assert.ok(anchors.has(m![1]), `docs/runbook.md has a "## ${r.alert}" section`);
+    }
+  }
 });
