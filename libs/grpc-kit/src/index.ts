@@ -21,3 +21,4 @@ export { checkHealth, listServices } from './probes';
 export { resolveFileInRoots, resolveDirInRoots, resolveOutputInRoots, type RootsConfig } from './confinement';
 export { LoadingResource, serveWhenReady } from './loadingResource';
 export { authInterceptor, bearerTokenInterceptor, authorize, parseTokenTable, loadTokenTable, clientTokenFromEnv, type TokenEntry } from './auth';
+export { JobTable, TableJob, JOB_STATES, isFinished, newJobId, type JobState, type JobTableOptions } from './jobTable';

@@ -8,13 +8,11 @@
  * (trainerThread.ts), whose engine calls block for 0.1-2 s each. The feed reads one
  * micro-batch ahead, so extracting micro-batch k+1 overlaps the thread's work on k.
  */
-import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { ActivationPool, TokenizerClient } from '@tuned-lens/clients';
 import type { EngineChoice } from '@tuned-lens/engine';
-import { failedPrecondition, invalidArgument, type ClientTlsConfig, type Logger } from '@tuned-lens/grpc-kit';
+import { TableJob, failedPrecondition, invalidArgument, type ClientTlsConfig, type JobState, type Logger } from '@tuned-lens/grpc-kit';
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type StepStats, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
 import { activationV1, type trainingV1 } from '@tuned-lens/proto';
 import { listCheckpoints, loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
@@ -27,11 +25,9 @@ import { TrainerThread } from './trainerThread';
 import { abortable } from './abortable';
 import type { TrainingMetrics } from './metrics';
 
-export type JobStateName = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-
 export interface JobSnapshot {
   jobId: string;
-  state: JobStateName;
+  state: JobState;
   step: number;
   numSteps: number;
   layerLossNats: number[];
@@ -67,24 +63,31 @@ export interface JobDeps {
   maxRowsPerCall?: number;
 }
 
-export class TrainingJob extends EventEmitter {
-  readonly id = randomBytes(6).toString('hex');
-  private snapshot: JobSnapshot;
-  private cancelRequested = false;
-  /** Fires on cancel: stops the trainer thread and any wait for hidden states. */
-  private readonly cancelSignal = new AbortController();
+/** A job's progress fields besides its state and message (kept by TableJob). */
+type Progress = Omit<JobSnapshot, 'state' | 'message'>;
+
+/**
+ * Cancel (TableJob's signal) stops the trainer thread and any wait for hidden states;
+ * the job then ends CANCELLED after its current micro-batch, its checkpoints kept.
+ */
+export class TrainingJob extends TableJob {
+  private progress: Progress;
 
   constructor(readonly config: JobConfig, readonly protoConfig: trainingV1.TrainConfig, private readonly deps: JobDeps) {
     super();
-    this.setMaxListeners(100);
-    this.snapshot = {
-      jobId: this.id, state: 'queued', step: 0, numSteps: config.numSteps, layerLossNats: [], natsToBpb: NaN,
-      tokensPerSecond: 0, stepSeconds: 0, gradNorm: 0, weightNorm: 0, biasNorm: 0, lr: 0, elapsedSeconds: 0, tokensSeen: 0, checkpointStep: -1, message: '',
+    this.progress = {
+      jobId: this.id, step: 0, numSteps: config.numSteps, layerLossNats: [], natsToBpb: NaN,
+      tokensPerSecond: 0, stepSeconds: 0, gradNorm: 0, weightNorm: 0, biasNorm: 0, lr: 0, elapsedSeconds: 0, tokensSeen: 0, checkpointStep: -1,
     };
   }
 
   status(): JobSnapshot {
-    return { ...this.snapshot, layerLossNats: [...this.snapshot.layerLossNats] };
+    return { ...this.progress, state: this.state, message: this.message, layerLossNats: [...this.progress.layerLossNats] };
+  }
+
+  /** The output folder on this server. */
+  get outputDir(): string {
+    return this.deps.outputDir;
   }
 
   /** Where this job's checkpoints go (resolved on this server). */
@@ -92,24 +95,16 @@ export class TrainingJob extends EventEmitter {
     return this.deps.checkpointDir;
   }
 
-  cancel(): void {
-    this.cancelRequested = true;
-    this.cancelSignal.abort();
-  }
-
   private update(patch: Partial<JobSnapshot>): void {
-    const before = this.snapshot.state;
-    this.snapshot = { ...this.snapshot, ...patch };
-    if (patch.state && patch.state !== before) {
-      this.deps.metrics.jobs.dec({ state: before });
-      this.deps.metrics.jobs.inc({ state: patch.state });
-    }
-    this.emit('update', this.status());
+    const { state, message, ...progress } = patch;
+    this.progress = { ...this.progress, ...progress };
+    if (message !== undefined) this.message = message;
+    if (state && state !== this.state) this.setState(state);
+    else this.changedNow();
   }
 
   /** Runs to the end; never throws (the outcome is in the status). */
-  async run(): Promise<void> {
-    this.deps.metrics.jobs.inc({ state: 'queued' });
+  protected async execute(): Promise<void> {
     const { log } = this.deps;
     const cfg = this.config;
     const tokenizer = new TokenizerClient(cfg.tokenizerEndpoint, { tls: this.deps.tls });
@@ -122,7 +117,7 @@ export class TrainingJob extends EventEmitter {
     let stopOnCancel: (() => void) | undefined;
     let outcome: Partial<JobSnapshot> = { state: 'failed', message: 'the job ended without an outcome' };
     try {
-      this.update({ state: 'running', message: 'connecting to the activation and tokenizer services' });
+      this.update({ message: 'connecting to the activation and tokenizer services' });
       const info = await pool.info();
       const tokInfo = await tokenizer.info().catch((err: { code?: number; details?: string; message?: string }) => {
         const message = `the tokenizer service at ${cfg.tokenizerEndpoint} did not answer: ${err.details || err.message}`;
@@ -263,12 +258,12 @@ export class TrainingJob extends EventEmitter {
   }
 
   private cancelledOutcome(): Partial<JobSnapshot> {
-    return { state: 'cancelled', message: `cancelled at step ${this.snapshot.step}; ${this.checkpointNote()}` };
+    return { state: 'cancelled', message: `cancelled at step ${this.progress.step}; ${this.checkpointNote()}` };
   }
 
   /** Where a stopped job can resume from, for its final message. */
   private checkpointNote(): string {
-    const c = this.snapshot.checkpointStep;
+    const c = this.progress.checkpointStep;
     return c >= 0 ? `the last checkpoint (step ${c}) is kept in ${this.shownPath(this.deps.checkpointDir)}` : 'no checkpoint had been written';
   }
 
@@ -312,7 +307,7 @@ export class TrainingJob extends EventEmitter {
       // The loss is checked before each update, so a checkpoint of the step just before holds
       // the lens that produced it. (An update that overflows the weights is refused before
       // any checkpoint, so every kept checkpoint is finite.)
-      if (/^the loss of layer/.test(why) && this.snapshot.checkpointStep === step && step > 0) {
+      if (/^the loss of layer/.test(why) && this.progress.checkpointStep === step && step > 0) {
         const earlier = listCheckpoints(this.deps.checkpointDir).length > 1 ? ' (the one before it is kept too)' : '';
         nonFinite += `. Checkpoint step ${step} holds the lens that produced this loss${earlier}`;
       }

@@ -1,5 +1,5 @@
 /** The jobs of one server: start (bounded concurrency), look up, list, cancel. */
-import { failedPrecondition, notFound, resourceExhausted, resolveDirInRoots, resolveOutputInRoots, invalidArgument, type ClientTlsConfig, type Logger } from '@tuned-lens/grpc-kit';
+import { JobTable, failedPrecondition, notFound, resolveDirInRoots, resolveOutputInRoots, invalidArgument, type ClientTlsConfig, type Logger } from '@tuned-lens/grpc-kit';
 import type { EngineChoice } from '@tuned-lens/engine';
 import type { trainingV1 } from '@tuned-lens/proto';
 import { resolveJobConfig } from './config';
@@ -18,33 +18,40 @@ export interface JobRegistryOptions {
   maxRowsPerCall?: number;
 }
 
-export class JobRegistry {
-  private readonly jobs = new Map<string, TrainingJob>();
-  private readonly running = new Set<TrainingJob>();
-  private readonly outputsInUse = new Set<string>();
+/** Finished jobs kept for GetJob / ListJobs / WatchJob / resume_job_id. */
+const KEEP_FINISHED_JOBS = 100;
 
-  constructor(private readonly opts: JobRegistryOptions) {}
+export class JobRegistry {
+  readonly table: JobTable<TrainingJob>;
+
+  constructor(private readonly opts: JobRegistryOptions) {
+    const m = opts.metrics;
+    this.table = new JobTable<TrainingJob>({
+      what: 'training job', maxRunning: opts.maxConcurrentJobs, maxQueued: 0, keepFinished: KEEP_FINISHED_JOBS, log: opts.log,
+      onStateChange: (t) => { for (const [state, n] of t.counts()) m.jobs.set({ state }, n); },
+      // A forgotten job's series go too, so finished jobs do not pile up in Prometheus.
+      onForget: (job) => {
+        const training_job = job.id;
+        job.status().layerLossNats.forEach((_, l) => {
+          m.layerLossNats.remove({ training_job, layer: String(l) });
+          m.layerLossBpb.remove({ training_job, layer: String(l) });
+        });
+        for (const g of [m.tokensPerSecond, m.gradNorm, m.weightNorm, m.step]) g.remove({ training_job });
+      },
+    });
+  }
 
   start(config: trainingV1.TrainConfig): TrainingJob {
     const cfg = resolveJobConfig(config);
-    if (this.running.size >= this.opts.maxConcurrentJobs) {
-      throw resourceExhausted(`${this.running.size} training jobs are running, the limit is ${this.opts.maxConcurrentJobs}; retry when one ends`, 60_000);
-    }
     const outputDir = resolveOutputInRoots(cfg.outputPath, { roots: this.opts.roots });
-    if (this.outputsInUse.has(outputDir)) throw invalidArgument(`another running job writes to ${cfg.outputPath}`);
+    if (this.table.list().some((j) => !j.finished && j.outputDir === outputDir)) throw invalidArgument(`another running job writes to ${cfg.outputPath}`);
     const checkpointDir = cfg.checkpointPath ? resolveOutputInRoots(cfg.checkpointPath, { roots: this.opts.roots }) : defaultCheckpointDir(outputDir);
     if (cfg.lensInitPath) resolveDirInRoots(cfg.lensInitPath, { roots: this.opts.roots }); // refuse bad paths at once
     const job = new TrainingJob(cfg, config, {
       log: this.opts.log, metrics: this.opts.metrics, engine: this.opts.engine, tls: this.opts.tls, outputDir, checkpointDir,
       resolveLens: (p) => resolveDirInRoots(p, { roots: this.opts.roots }), maxRowsPerCall: this.opts.maxRowsPerCall,
     });
-    this.jobs.set(job.id, job);
-    this.running.add(job);
-    this.outputsInUse.add(outputDir);
-    void job.run().finally(() => {
-      this.running.delete(job);
-      this.outputsInUse.delete(outputDir);
-    });
+    this.table.add(job);
     this.opts.log.info('job started', { job: job.id, output: cfg.outputPath, steps: cfg.numSteps });
     return job;
   }
@@ -56,9 +63,9 @@ export class JobRegistry {
    * StartJob with the same config resumes from the folder's checkpoints by itself.
    */
   resume(id: string, config?: trainingV1.TrainConfig): TrainingJob {
-    const old = this.jobs.get(id);
+    const old = this.table.list().find((j) => j.id === id);
     if (!old) throw notFound(`no training job "${id}" on this server to resume (job ids do not survive a restart: StartJob with the same config and output_path resumes from its checkpoints)`);
-    if (this.running.has(old)) throw failedPrecondition(`job ${id} is still running; cancel it first or watch it`);
+    if (!old.finished) throw failedPrecondition(`job ${id} is still running; cancel it first or watch it`);
     const next = config ?? old.protoConfig;
     if (next.outputPath !== old.protoConfig.outputPath) throw invalidArgument(`resume_job_id ${id} wrote to ${old.protoConfig.outputPath}; a config given with it must name the same output_path, not ${next.outputPath}`);
     if (listCheckpoints(old.checkpointDir).length === 0) throw failedPrecondition(`job ${id} left no checkpoint to resume from in ${old.config.checkpointPath || `${old.config.outputPath}/checkpoints`} (it ran with checkpoint_freq ${old.config.checkpointFreq})`);
@@ -66,19 +73,15 @@ export class JobRegistry {
   }
 
   get(id: string): TrainingJob {
-    const job = this.jobs.get(id);
-    if (!job) throw notFound(`no training job "${id}" on this server`);
-    return job;
+    return this.table.get(id);
   }
 
   list(): TrainingJob[] {
-    return [...this.jobs.values()];
+    return this.table.list();
   }
 
   /** Cancels every running job and waits (bounded) for them to stop. */
-  async stopAll(timeoutMs: number): Promise<void> {
-    for (const j of this.running) j.cancel();
-    const deadline = Date.now() + timeoutMs;
-    while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  stopAll(timeoutMs: number): Promise<void> {
+    return this.table.shutdown(timeoutMs);
   }
 }

@@ -5,12 +5,13 @@ import { protoFiles, serviceNames, trainingV1 } from '@tuned-lens/proto';
 import {
   createLogger, failedPrecondition, invalidArgument, serverStreamHandler, startServer, unaryHandler, writeMessage,
   type ClientTlsConfig, type Logger, type RunningServer, type ServerTlsConfig,
+  type JobState,
 } from '@tuned-lens/grpc-kit';
 import { getProcessRegistry, type Registry } from '@tuned-lens/metrics';
 import type { EngineChoice } from '@tuned-lens/engine';
 import { JobRegistry } from './jobs';
 import { trainingMetrics } from './metrics';
-import type { JobSnapshot, JobStateName, TrainingJob } from './job';
+import type { JobSnapshot, TrainingJob } from './job';
 
 export interface LensTrainingServerOptions {
   /** Folders job output and warm-start lens paths must resolve into. */
@@ -33,7 +34,7 @@ export interface LensTrainingServer extends RunningServer {
   jobs: JobRegistry;
 }
 
-const states: Record<JobStateName, trainingV1.JobState> = {
+const states: Record<JobState, trainingV1.JobState> = {
   queued: trainingV1.JobState.JOB_STATE_QUEUED,
   running: trainingV1.JobState.JOB_STATE_RUNNING,
   succeeded: trainingV1.JobState.JOB_STATE_SUCCEEDED,
@@ -76,27 +77,9 @@ export async function startLensTrainingServer(opts: LensTrainingServerOptions): 
       job.cancel();
       return { status: toProto(job.status(), job) };
     }),
-    watchJob: serverStreamHandler('WatchJob', log, async (call) => {
-      const job = jobs.get(call.request.jobId);
-      const done = (s: JobSnapshot) => s.state === 'succeeded' || s.state === 'failed' || s.state === 'cancelled';
-      // Updates are queued and written in order, each awaiting the transport.
-      const queue: JobSnapshot[] = [job.status()];
-      let wake: (() => void) | undefined;
-      const onUpdate = (s: JobSnapshot) => { queue.push(s); wake?.(); };
-      job.on('update', onUpdate);
-      try {
-        for (;;) {
-          while (queue.length) {
-            const s = queue.shift()!;
-            await writeMessage(call, { status: toProto(s, job) });
-            if (done(s)) return;
-          }
-          if (call.cancelled) return;
-          await new Promise<void>((r) => { wake = r; setTimeout(r, 5000); });
-        }
-      } finally {
-        job.off('update', onUpdate);
-      }
+    watchJob: serverStreamHandler('WatchJob', log, (call) => {
+      const gone = new Promise<void>((resolve) => call.once('cancelled', () => resolve()));
+      return jobs.table.watch(call.request.jobId, (job) => toProto(job.status(), job), (status) => writeMessage(call, { status }), gone);
     }),
     fetchLens: serverStreamHandler('FetchLens', log, async (call) => {
       const job = jobs.get(call.request.jobId);
