@@ -2,7 +2,8 @@
  * @tuned-lens/models: Hugging Face checkpoints and the transformer architectures.
  *
  * - safetensors: strict reading (single and sharded), zero-copy views, atomic writing
- * - config:      config.json -> normalised ModelConfig
+ * - config:      config.json -> normalised ModelConfig, read by the model_type's family
+ * - architectures: one folder per family (config reader, weights, forward), one registry
  * - weights:     checking a checkpoint against a config (names, shapes)
  * - memory:      the memory a load needs, estimated from the headers before loading
  */
@@ -10,9 +11,9 @@ export * from './safetensors/index.js';
 export * from './config/index.js';
 export * from './weights/index.js';
 export * from './memory/index.js';
-export { architectureFor, supportedModelTypes, architectures } from './architectures/registry';
+export { architectureFor, supportedModelTypes, architectures, archConfigFrom } from './architectures/registry';
+export { UnsupportedModelError } from './architectures/common/archConfig';
 export type { Architecture, ArchConfig, ModelDims, UnembeddingSpec, NormKind, WeightSource } from './architectures/common/types';
 export { LoadedModel, type UnembeddingTensors } from './model/loadedModel';
 export { ModelRunner, validateForwardRequest, type ForwardRequest, type ForwardResult, type HiddenStateConvention } from './model/runner';
 export { loadModel } from './model/load';
-export { archConfigFrom, UnsupportedModelError } from './model/archConfig';

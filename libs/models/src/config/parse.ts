@@ -2,41 +2,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError } from './errors.js';
-import { ConfigFields, describe } from './fields.js';
-import { parseGemma, parseGpt2, parseGptNeox, parseLlama } from './families.js';
-import { parsePhi } from './phi.js';
-import { parseOpt } from './opt.js';
-import { parseGptNeo } from './gptNeo.js';
-import { parseGptj } from './gptj.js';
-import { parseBloom } from './bloom.js';
-import { parseQwen3 } from './qwen3.js';
-import { parseGemma2 } from './gemma2.js';
-import { parsePhi3 } from './phi3.js';
-import type { ModelConfig, ModelType } from './types.js';
+import { ConfigFields, describe } from '../architectures/common/configFields';
+import { architectures, type ModelConfig } from '../architectures/registry';
 
 /**
- * Model types accepted by default. Adjust here (or pass `supportedModelTypes`) as the
- * architectures come and go; a type also needs a parser in {@link CONFIG_PARSERS}.
+ * Model types accepted by default: every family of the registry. Narrow it per call with
+ * `supportedModelTypes`.
  */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'qwen2', 'gemma', 'phi', 'opt', 'gpt_neo', 'gptj', 'bloom', 'qwen3', 'gemma2', 'phi3'];
-
-/** The config.json readers by `model_type`. */
-export const CONFIG_PARSERS: Readonly<Record<ModelType, (f: ConfigFields) => ModelConfig>> = {
-  gpt2: parseGpt2,
-  gpt_neox: parseGptNeox,
-  llama: (f) => parseLlama(f, 'llama'),
-  mistral: (f) => parseLlama(f, 'mistral'),
-  qwen2: (f) => parseLlama(f, 'qwen2'),
-  gemma: parseGemma,
-  phi: parsePhi,
-  opt: parseOpt,
-  gpt_neo: parseGptNeo,
-  gptj: parseGptj,
-  bloom: parseBloom,
-  qwen3: parseQwen3,
-  gemma2: parseGemma2,
-  phi3: parsePhi3,
-};
+export const SUPPORTED_MODEL_TYPES: readonly string[] = [...architectures.keys()];
 
 export interface ParseConfigOptions {
   /** Model types to accept (default {@link SUPPORTED_MODEL_TYPES}). */
@@ -63,10 +36,11 @@ export function parseModelConfig(json: unknown, opts: ParseConfigOptions = {}): 
   if (!supported.includes(type)) {
     throw new ConfigError('unsupported', file, 'model_type', `model_type "${type}" is not supported (supported: ${supported.join(', ')})`);
   }
-  if (!Object.prototype.hasOwnProperty.call(CONFIG_PARSERS, type)) {
-    throw new ConfigError('unsupported', file, 'model_type', `model_type "${type}" has no config parser (parsers exist for: ${Object.keys(CONFIG_PARSERS).join(', ')})`);
+  const family = architectures.get(type);
+  if (!family) {
+    throw new ConfigError('unsupported', file, 'model_type', `model_type "${type}" has no config parser (parsers exist for: ${[...architectures.keys()].join(', ')})`);
   }
-  return CONFIG_PARSERS[type as ModelType](new ConfigFields(raw, file));
+  return family.readConfig(new ConfigFields(raw, file), type) as ModelConfig;
 }
 
 /**

@@ -2,9 +2,8 @@
 import { basename, join, resolve } from 'node:path';
 import { loadModelConfig } from '../config/index.js';
 import { openCheckpoint } from '../safetensors/index.js';
-import { architectureFor } from '../architectures/registry';
+import { architectureFor, archConfigFrom } from '../architectures/registry';
 import type { WeightSource } from '../architectures/common/types';
-import { archConfigFrom } from './archConfig';
 import { LoadedModel } from './loadedModel';
 
 /**

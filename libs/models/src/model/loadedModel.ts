@@ -31,7 +31,7 @@ export class LoadedModel {
     /** Storage dtype of the checkpoint ('F32' | 'F16' | 'BF16'). */
     readonly weightsDtype: string,
   ) {
-    this.dims = arch.dims(config);
+    this.dims = config;
   }
 
   runtimeInputs(batch: number, seq: number): RuntimeInputs {

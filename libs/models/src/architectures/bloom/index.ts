@@ -12,12 +12,11 @@ import { ParamReader } from '../common/params';
 import { mergeHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { alibiCausalBias } from './alibi';
-import type { BloomArchConfig } from './config';
+import { archConfig, readConfig, type BloomArchConfig, type BloomConfig } from './config';
 
-export const bloom: Architecture<BloomArchConfig> = {
-  modelTypes: ['bloom'],
-
-  dims: (c) => c,
+export const bloom: Architecture<BloomArchConfig, BloomConfig> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: BloomArchConfig): Map<string, HostArray> {
     const D = c.dModel, I = c.intermediateSize;

@@ -1,9 +1,11 @@
 /**
- * What every architecture folder provides, behind the registry keyed by `model_type`.
- * Architectures are written against the engine-neutral `Ops` (libs/engine), so the same
- * code runs eagerly on tfjs or traced into an ONNX graph.
+ * What every architecture folder provides, behind the registry keyed by `model_type`
+ * (registry.ts). Architectures are written against the engine-neutral `Ops` (libs/engine),
+ * so the same code runs eagerly on tfjs or traced into an ONNX graph.
  */
 import type { HostArray, Ops, RuntimeInputs, StoredLocation } from '@tuned-lens/engine';
+import type { ConfigFields } from './configFields';
+import type { BaseModelConfig } from './configTypes';
 
 /** The subset of a checkpoint reader an architecture needs. */
 export interface WeightSource {
@@ -58,10 +60,22 @@ export interface ForwardOptions {
   logits: boolean;
 }
 
-export interface Architecture<C> {
-  modelTypes: readonly string[];
-  /** Normalised dims from the parsed config. */
-  dims(config: C): ModelDims;
+/**
+ * One model family: its config.json reader, the conversion to what its forward reads,
+ * its checkpoint's weights, and the forward pass. `P` is the parsed config (one member of
+ * ModelConfig), `C` what the forward reads.
+ */
+export interface Architecture<C extends ArchConfig = ArchConfig, P extends BaseModelConfig = BaseModelConfig> {
+  /**
+   * config.json -> the family's config with the defaults `transformers` uses for
+   * `modelType` (several model types may share a family). Throws ConfigError naming the field.
+   */
+  readConfig(f: ConfigFields, modelType: string): P;
+  /**
+   * The parsed config -> what the forward pass reads. Throws UnsupportedModelError for
+   * what the family does not implement; `file` labels the message.
+   */
+  archConfig(config: P, file: string): C;
   /**
    * Reads and checks every tensor, returning f32 params under our own names with linear
    * weights laid out [in, out]. Shape mismatches throw naming the tensor and the config.

@@ -6,15 +6,15 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { ArchConfig, Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { loadLlamaLayout } from '../common/llamaLayout';
+import { loadLlamaLayout } from '../common/llama';
 import { applyRotary, attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
+import { archConfig, readConfig, type GemmaConfig } from './config';
 
-export const gemma: Architecture<ArchConfig> = {
-  modelTypes: ['gemma'],
-
-  dims: (c) => c,
+export const gemma: Architecture<ArchConfig, GemmaConfig> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: ArchConfig): Map<string, HostArray> {
     // Checkpoints saved from GemmaModel (not ...ForCausalLM) have no "model." prefix.

@@ -11,19 +11,18 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { loadLlamaLayout } from '../common/llamaLayout';
+import { loadLlamaLayout } from '../common/llama';
 import { ParamReader } from '../common/params';
 import { applyRotary, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { ropeTables } from '../common/runtimeInputs';
 import { layerBiases, layerBiasInputs } from '../common/layerTypes';
 import { softcap, softcappedAttention } from '../common/softcap';
-import type { Gemma2ArchConfig } from './config';
+import { archConfig, readConfig, type Gemma2ArchConfig, type Gemma2Config } from './config';
 
-export const gemma2: Architecture<Gemma2ArchConfig> = {
-  modelTypes: ['gemma2'],
-
-  dims: (c) => c,
+export const gemma2: Architecture<Gemma2ArchConfig, Gemma2Config> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: Gemma2ArchConfig): Map<string, HostArray> {
     // Checkpoints saved from Gemma2Model (not ...ForCausalLM) have no "model." prefix.

@@ -8,11 +8,11 @@ import { ParamReader } from '../common/params';
 import { attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, positions } from '../common/runtimeInputs';
+import { archConfig, readConfig, type Gpt2Config } from './config';
 
-export const gpt2: Architecture<ArchConfig> = {
-  modelTypes: ['gpt2'],
-
-  dims: (c) => c,
+export const gpt2: Architecture<ArchConfig, Gpt2Config> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: ArchConfig): Map<string, HostArray> {
     // Checkpoints saved from GPT2Model (not ...LMHeadModel) have no "transformer." prefix.

@@ -9,17 +9,15 @@ import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from
 import { ParamReader } from '../common/params';
 import { mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
-import { causalBias, positions } from '../common/runtimeInputs';
-import type { GptNeoArchConfig } from './config';
+import { positions } from '../common/runtimeInputs';
+import { archConfig, readConfig, type GptNeoConfig } from './config';
+import { layerBiasInputs, layerBiases, type LayerTypesArchConfig } from '../common/layerTypes';
 
-const hasLocalLayers = (c: GptNeoArchConfig) => c.attentionLayers.includes('local');
+export const gptNeo: Architecture<LayerTypesArchConfig, GptNeoConfig> = {
+  readConfig,
+  archConfig,
 
-export const gptNeo: Architecture<GptNeoArchConfig> = {
-  modelTypes: ['gpt_neo'],
-
-  dims: (c) => c,
-
-  loadParams(weights: WeightSource, c: GptNeoArchConfig): Map<string, HostArray> {
+  loadParams(weights: WeightSource, c: LayerTypesArchConfig): Map<string, HostArray> {
     const D = c.dModel, I = c.intermediateSize;
     const r = new ParamReader(weights, `hidden_size ${D}, intermediate_size ${I}, vocab ${c.vocabSize}, max_position_embeddings ${c.contextLength}`);
     // Checkpoints saved from GPTNeoModel (not ...ForCausalLM) have no "transformer." prefix.
@@ -49,17 +47,13 @@ export const gptNeo: Architecture<GptNeoArchConfig> = {
     return r.params;
   },
 
-  runtimeInputs(c: GptNeoArchConfig, _batch: number, seq: number): RuntimeInputs {
-    const inputs: RuntimeInputs = { positions: positions(seq), causal_bias: causalBias(seq) };
-    // Only declared when some layer reads it, so every program input is used.
-    if (hasLocalLayers(c)) inputs.local_bias = causalBias(seq, c.windowSize);
-    return inputs;
+  runtimeInputs(c: LayerTypesArchConfig, _batch: number, seq: number): RuntimeInputs {
+    return { positions: positions(seq), ...layerBiasInputs(c, seq) };
   },
 
-  forward<T>(ops: Ops<T>, c: GptNeoArchConfig, opts: ForwardOptions): void {
+  forward<T>(ops: Ops<T>, c: LayerTypesArchConfig, opts: ForwardOptions): void {
     const H = c.numHeads, Dh = c.headDim, L = c.numLayers;
-    const globalBias = ops.input('causal_bias');
-    const localBias = hasLocalLayers(c) ? ops.input('local_bias') : globalBias;
+    const biasOf = layerBiases(ops, c);
     let h = ops.add(ops.embedding(ops.param('wte'), ops.input('input_ids')), ops.embedding(ops.param('wpe'), ops.input('positions')));
     ops.output('hidden_states.0', h);
     for (let i = 0; i < L; i++) {
@@ -69,7 +63,7 @@ export const gptNeo: Architecture<GptNeoArchConfig> = {
       const k = splitHeads(ops, ops.linear(x, P('k.w'), null), H, Dh);
       const v = splitHeads(ops, ops.linear(x, P('v.w'), null), H, Dh);
       // GPT-Neo never scales its scores (scale 1, not 1/sqrt(Dh)).
-      const a = ops.causalAttention(q, k, v, c.attentionLayers[i] === 'local' ? localBias : globalBias, 1);
+      const a = ops.causalAttention(q, k, v, biasOf(i), 1);
       h = ops.add(h, ops.linear(mergeHeads(ops, a, H, Dh), P('o.w'), P('o.b')));
       const m = ops.layerNorm(h, P('ln2.w'), P('ln2.b'), c.normEps);
       h = ops.add(h, ops.linear(activate(ops, ops.linear(m, P('fc.w'), P('fc.b')), c.activation), P('proj.w'), P('proj.b')));

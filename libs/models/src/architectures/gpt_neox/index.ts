@@ -9,11 +9,11 @@ import { ParamReader } from '../common/params';
 import { applyRotary, attention, mergeHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
+import { archConfig, readConfig, type GptNeoxConfig } from './config';
 
-export const gptNeox: Architecture<ArchConfig> = {
-  modelTypes: ['gpt_neox'],
-
-  dims: (c) => c,
+export const gptNeox: Architecture<ArchConfig, GptNeoxConfig> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: ArchConfig): Map<string, HostArray> {
     const D = c.dModel, I = c.intermediateSize;

@@ -11,11 +11,11 @@ import { applyRotary, attention, mergeHeads, splitHeads } from '../common/blocks
 import { activate } from '../common/activation';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
 import { deinterleaveRotaryColumns } from './rotaryLayout';
+import { archConfig, readConfig, type GptjConfig } from './config';
 
-export const gptj: Architecture<ArchConfig> = {
-  modelTypes: ['gptj'],
-
-  dims: (c) => c,
+export const gptj: Architecture<ArchConfig, GptjConfig> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: ArchConfig): Map<string, HostArray> {
     const D = c.dModel, I = c.intermediateSize, H = c.numHeads, Dh = c.headDim;

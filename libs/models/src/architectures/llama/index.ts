@@ -7,15 +7,15 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { ArchConfig, Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { loadLlamaLayout } from '../common/llamaLayout';
+import { loadLlamaLayout } from '../common/llama';
 import { applyRotary, attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
+import { archConfig, readConfig, type LlamaConfig } from './config';
 
-export const llama: Architecture<ArchConfig> = {
-  modelTypes: ['llama', 'mistral', 'qwen2'],
-
-  dims: (c) => c,
+export const llama: Architecture<ArchConfig, LlamaConfig> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: ArchConfig): Map<string, HostArray> {
     return loadLlamaLayout(weights, c, 'model.');

@@ -15,14 +15,13 @@ import { ParamReader } from '../common/params';
 import { attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias } from '../common/runtimeInputs';
-import { OPT_POSITION_OFFSET, type OptArchConfig } from './config';
+import { archConfig, readConfig, OPT_POSITION_OFFSET, type OptArchConfig, type OptConfig } from './config';
 
 const hasProjection = (c: OptArchConfig) => c.wordEmbedProjDim !== c.dModel;
 
-export const opt: Architecture<OptArchConfig> = {
-  modelTypes: ['opt'],
-
-  dims: (c) => c,
+export const opt: Architecture<OptArchConfig, OptConfig> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: OptArchConfig): Map<string, HostArray> {
     const D = c.dModel, I = c.intermediateSize, E = c.wordEmbedProjDim, V = c.vocabSize;

@@ -10,12 +10,11 @@ import { ParamReader } from '../common/params';
 import { applyRotary, attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
-import type { PhiArchConfig } from './config';
+import { archConfig, readConfig, type PhiArchConfig, type PhiConfig } from './config';
 
-export const phi: Architecture<PhiArchConfig> = {
-  modelTypes: ['phi'],
-
-  dims: (c) => c,
+export const phi: Architecture<PhiArchConfig, PhiConfig> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: PhiArchConfig): Map<string, HostArray> {
     const D = c.dModel, I = c.intermediateSize, H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim;

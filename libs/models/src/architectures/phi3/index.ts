@@ -11,14 +11,13 @@ import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from
 import { ParamReader } from '../common/params';
 import { causalBias, ropeTables } from '../common/runtimeInputs';
 import { llama } from '../llama';
-import type { Phi3ArchConfig } from './config';
+import { archConfig, readConfig, type Phi3ArchConfig, type Phi3Config } from './config';
 import { longropeTables } from './longrope';
 import { takeFusedRows } from './fusedRows';
 
-export const phi3: Architecture<Phi3ArchConfig> = {
-  modelTypes: ['phi3'],
-
-  dims: (c) => c,
+export const phi3: Architecture<Phi3ArchConfig, Phi3Config> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: Phi3ArchConfig): Map<string, HostArray> {
     const D = c.dModel, I = c.intermediateSize, H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim, V = c.vocabSize;

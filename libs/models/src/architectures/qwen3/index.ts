@@ -6,17 +6,17 @@
  */
 import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
 import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { loadLlamaLayout } from '../common/llamaLayout';
+import { loadLlamaLayout } from '../common/llama';
 import { ParamReader } from '../common/params';
 import { applyRotary, attention, mergeHeads, splitHeads } from '../common/blocks';
 import { activate } from '../common/activation';
 import { ropeTables } from '../common/runtimeInputs';
 import { layerBiases, layerBiasInputs, type LayerTypesArchConfig } from '../common/layerTypes';
+import { archConfig, readConfig, type Qwen3Config } from './config';
 
-export const qwen3: Architecture<LayerTypesArchConfig> = {
-  modelTypes: ['qwen3'],
-
-  dims: (c) => c,
+export const qwen3: Architecture<LayerTypesArchConfig, Qwen3Config> = {
+  readConfig,
+  archConfig,
 
   loadParams(weights: WeightSource, c: LayerTypesArchConfig): Map<string, HostArray> {
     // Checkpoints saved from Qwen3Model (not ...ForCausalLM) have no "model." prefix.

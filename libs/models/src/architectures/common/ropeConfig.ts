@@ -1,12 +1,12 @@
 /** `rope_scaling` parsing: the supported types, and a clear refusal of the others. */
-import type { ConfigFields } from './fields.js';
-import type { RopeScaling } from './types.js';
+import type { ConfigFields } from './configFields';
+import type { RopeScaling } from './configTypes';
 
 /**
  * `rope_scaling` types accepted. Others (dynamic, yarn, longrope, ...) change the
  * position encoding in ways the architectures do not implement, so they are refused
  * instead of silently producing wrong activations. (phi3 reads its own longrope, see
- * phi3.ts: only that family implements it.)
+ * phi3/config.ts: only that family implements it.)
  */
 export const SUPPORTED_ROPE_SCALING_TYPES: readonly string[] = ['linear', 'llama3'];
 

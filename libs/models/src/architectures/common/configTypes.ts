@@ -1,12 +1,11 @@
 /**
- * The normalised model config: the same field names for every architecture, plus the
- * per-family details an implementation needs. Built from a Hugging Face `config.json`
- * by {@link parseModelConfig}; HF defaults are applied where `transformers` applies
- * them, so a config means the same thing here as there.
+ * The normalised model config every family shares: the same field names for every
+ * architecture. Each family's config.ts extends {@link BaseModelConfig} with its own
+ * details and reads it from a Hugging Face `config.json`, applying HF defaults where
+ * `transformers` applies them, so a config means the same thing here as there. The
+ * union of the families' configs is `ModelConfig` (registry.ts).
  */
-
-/** `model_type` values with a config parser here. */
-export type ModelType = 'gpt2' | 'gpt_neox' | 'llama' | 'mistral' | 'qwen2' | 'gemma' | 'phi' | 'opt' | 'gpt_neo' | 'gptj' | 'bloom' | 'qwen3' | 'gemma2' | 'phi3';
+import type { ModelType } from '../registry';
 
 /** Which normalisation the blocks use: LayerNorm (weight and bias) or RMSNorm (weight only). */
 export type NormType = 'layernorm' | 'rmsnorm';
@@ -14,7 +13,7 @@ export type NormType = 'layernorm' | 'rmsnorm';
 /**
  * RoPE frequency scaling (`rope_scaling`, or `rope_parameters` in transformers 5). Only
  * the types listed in SUPPORTED_ROPE_SCALING_TYPES are accepted; others are refused at
- * parse time, except `longrope`, which only phi3's parser reads.
+ * parse time, except `longrope`, which only phi3's reader (phi3/config.ts) reads.
  * - `linear`: positions divided by `factor`;
  * - `llama3`: Llama 3.1 frequency-dependent scaling;
  * - `longrope`: see {@link LongRopeScaling}.
@@ -91,64 +90,3 @@ export interface BaseModelConfig {
   /** The config.json object as read, for fields not normalised here. */
   raw: Readonly<Record<string, unknown>>;
 }
-
-/** GPT-2: learned positions, pre-LayerNorm blocks, Conv1D weights stored [in, out]. */
-export interface Gpt2Config extends BaseModelConfig {
-  modelType: 'gpt2';
-  /** Divide attention scores by sqrt(headDim) (`scale_attn_weights`, default true). */
-  scaleAttnWeights: boolean;
-  /** Also divide by (layer index + 1) (`scale_attn_by_inverse_layer_idx`, default false). */
-  scaleAttnByInverseLayerIdx: boolean;
-}
-
-/** GPT-NeoX (Pythia): partial rotary, fused QKV, optionally parallel residual. */
-export interface GptNeoxConfig extends BaseModelConfig {
-  modelType: 'gpt_neox';
-  rope: RopeConfig;
-  /** Fraction of each head that is rotated (`rotary_pct`). */
-  rotaryPct: number;
-  /** x + attn(ln1(x)) + mlp(ln2(x)) instead of the sequential form (`use_parallel_residual`, default true). */
-  useParallelResidual: boolean;
-}
-
-/** Llama, Mistral and Qwen2: RMSNorm, rotary over full heads, gated MLP, optional GQA. */
-export interface LlamaConfig extends BaseModelConfig {
-  modelType: 'llama' | 'mistral' | 'qwen2';
-  rope: RopeConfig;
-  /**
-   * Sliding attention window in tokens, or null for full causal attention. Mistral's
-   * `sliding_window`; Qwen2's only when `use_sliding_window` is true.
-   */
-  slidingWindow: number | null;
-}
-
-/**
- * Gemma: llama-like, but embeddings scaled by sqrt(dModel), RMSNorm weights applied as
- * (1 + w), head_dim independent of dModel, tied embeddings by default.
- */
-export interface GemmaConfig extends BaseModelConfig {
-  modelType: 'gemma';
-  rope: RopeConfig;
-}
-
-/** A normalised model config; switch on `modelType` for the family fields. */
-export type ModelConfig = Gpt2Config | GptNeoxConfig | LlamaConfig | GemmaConfig | PhiConfig | OptConfig | GptNeoConfig | GptjConfig | BloomConfig
-  | Qwen3Config | Gemma2Config | Phi3Config;
-
-export type { PhiConfig } from './phi.js';
-export type { OptConfig } from './opt.js';
-export type { GptNeoConfig, GptNeoAttentionKind } from './gptNeo.js';
-export type { GptjConfig } from './gptj.js';
-export type { BloomConfig } from './bloom.js';
-export type { Qwen3Config } from './qwen3.js';
-export type { Gemma2Config } from './gemma2.js';
-export type { Phi3Config } from './phi3.js';
-export type { LayerType } from './layerTypes.js';
-import type { PhiConfig } from './phi.js';
-import type { OptConfig } from './opt.js';
-import type { GptNeoConfig } from './gptNeo.js';
-import type { GptjConfig } from './gptj.js';
-import type { BloomConfig } from './bloom.js';
-import type { Qwen3Config } from './qwen3.js';
-import type { Gemma2Config } from './gemma2.js';
-import type { Phi3Config } from './phi3.js';

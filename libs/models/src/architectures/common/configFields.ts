@@ -3,7 +3,7 @@
  * field, the expected type and what was found. A field that is present but `null` is
  * treated as absent, as `transformers` does (e.g. gpt2's `"n_inner": null`).
  */
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../../config/errors.js';
 
 export class ConfigFields {
   constructor(
