@@ -22,3 +22,4 @@ export { resolveFileInRoots, resolveDirInRoots, resolveOutputInRoots, type Roots
 export { LoadingResource, serveWhenReady } from './loadingResource';
 export { authInterceptor, bearerTokenInterceptor, authorize, parseTokenTable, loadTokenTable, clientTokenFromEnv, type TokenEntry } from './auth';
 export { JobTable, TableJob, JOB_STATES, isFinished, newJobId, type JobState, type JobTableOptions } from './jobTable';
+export { CancelledError, abortable, Lookahead, readAhead, type ReadNext, type Compute } from './async';

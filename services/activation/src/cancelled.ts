@@ -3,7 +3,9 @@
  * was cancelled or ran out of time, so nobody waits for the result and no gRPC status
  * is owed for it.
  */
-export class ForwardCancelledError extends Error {
+import { CancelledError } from '@tuned-lens/grpc-kit';
+
+export class ForwardCancelledError extends CancelledError {
   constructor() {
     super('forward pass cancelled: the call that asked for it has ended');
     this.name = 'ForwardCancelledError';

@@ -14,7 +14,7 @@
  * written. A cancelled call (client gone or deadline) aborts the batch computed ahead:
  * dropped from the queue if waiting, its result discarded if running.
  */
-import { invalidArgument } from '@tuned-lens/grpc-kit';
+import { Lookahead, invalidArgument } from '@tuned-lens/grpc-kit';
 import type { ForwardResult } from '@tuned-lens/models';
 import type { activationV1 } from '@tuned-lens/proto';
 import type { ForwardBackend } from './backend';
@@ -22,7 +22,6 @@ import { writeBatchFrames, type ExtractCall } from './batchFrames';
 import { readBatch, readConfig, type TokenBatch } from './extractRequests';
 import type { ForwardQueue } from './forwardQueue';
 import type { ActivationLimits } from './limits';
-import { Lookahead } from './lookahead';
 import type { ActivationMetrics } from './metrics';
 
 /** A batch and its forward pass, ready to be written. */

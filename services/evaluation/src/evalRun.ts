@@ -13,9 +13,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ActivationClient, TokenizerClient, type ExtractedBatch, type TokenBatchInput } from '@tuned-lens/clients';
-import {
-  failedPrecondition, invalidArgument, parseAddress, resolveOutputInRoots, type ClientOptions, type Logger,
-} from '@tuned-lens/grpc-kit';
+import { CancelledError, failedPrecondition, invalidArgument, parseAddress, resolveOutputInRoots, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
 import type { Engine } from '@tuned-lens/engine';
 import { LensEvaluator, aggregateMetricsJson, readLensConfig, writeFileAtomic, CONFIG_JSON, type EvalResult } from '@tuned-lens/lens';
 import type { evaluationV1 } from '@tuned-lens/proto';
@@ -119,12 +117,7 @@ export interface RunDeps {
   metrics?: EvaluationMetrics;
 }
 
-export class CancelledError extends Error {
-  constructor() {
-    super('cancelled');
-    this.name = 'CancelledError';
-  }
-}
+export { CancelledError };
 
 /**
  * Items of several async iterables as they come (errors surface at once). Leaving early

@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { ActivationPool, TokenizerClient } from '@tuned-lens/clients';
 import type { EngineChoice } from '@tuned-lens/engine';
-import { TableJob, failedPrecondition, invalidArgument, type ClientTlsConfig, type JobState, type Logger } from '@tuned-lens/grpc-kit';
+import { TableJob, abortable, failedPrecondition, readAhead, invalidArgument, type ClientTlsConfig, type JobState, type Logger } from '@tuned-lens/grpc-kit';
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type StepStats, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
 import { activationV1, type trainingV1 } from '@tuned-lens/proto';
 import { listCheckpoints, loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
@@ -20,9 +20,7 @@ import { resumeFingerprint, resumeMismatch, type JobConfig } from './config';
 import { permutedChunks } from './dataFeed';
 import { TrainLog } from './trainLog';
 import { microBatches, type PlannedMicroBatch } from './microBatches';
-import { OneAhead } from './oneAhead';
 import { TrainerThread } from './trainerThread';
-import { abortable } from './abortable';
 import type { TrainingMetrics } from './metrics';
 
 export interface JobSnapshot {
@@ -177,8 +175,8 @@ export class TrainingJob extends TableJob {
           log.info('corpus chunked', { job: this.id, chunks: c.chunks, chunkSize: c.chunkSize, seconds: c.seconds.toFixed(1) });
         },
       })[Symbol.asyncIterator]();
-      const feed = new OneAhead(microBatches(chunks, pool, { startStep, numSteps: cfg.numSteps, samplesPerStep, batchSize: cfg.batchSize, seqLen }, position));
-      feed.start();
+      const feed = readAhead(microBatches(chunks, pool, { startStep, numSteps: cfg.numSteps, samplesPerStep, batchSize: cfg.batchSize, seqLen }, position));
+      feed.prime();
       const bootStart = performance.now();
       starting = TrainerThread.start({
         engine: this.deps.engine, unembedding: u, lens, optimizer: ck?.optimizer,
@@ -198,9 +196,8 @@ export class TrainingJob extends TableJob {
       const trainingStart = t0;
       for (;;) {
         if (this.cancelRequested) break;
-        const next = await abortable(feed.next(), this.cancelSignal.signal);
-        if (next.done) break;
-        const mb: PlannedMicroBatch = next.value;
+        const mb: PlannedMicroBatch | undefined = await abortable(feed.next(), this.cancelSignal.signal);
+        if (!mb) break;
         const failedAt = (err: unknown) => { throw this.trainerFailure(err, mb.step); };
         const mbLoss = await running.accumulate(mb, mb.weight).catch(failedAt);
         losses = losses.map((x, l) => x + mbLoss[l] * mb.weight);

@@ -1,10 +1,40 @@
 /**
+ * The async helpers the services share: one cancellation error, a way to stop waiting
+ * for work that cannot itself be stopped, and ordered read-ahead pipelines.
+ */
+
+/** Work given up because its caller cancelled (or its job ended): no status is owed for it. */
+export class CancelledError extends Error {
+  constructor(message = 'cancelled') {
+    super(message);
+    this.name = 'CancelledError';
+  }
+}
+
+/** `p`, or a CancelledError rejection as soon as `signal` aborts (p keeps running; its outcome is dropped). */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(new CancelledError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new CancelledError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
+/**
  * An ordered pipeline with one item of lookahead. Items are read from a sequential
  * source one at a time; each is handed to `compute` as soon as the consumer has asked
  * for the item before it. So item k+1 computes while the consumer still works on item k
- * (for Extract: while batch k's frames are serialised and written), and never more than
- * one item is in computation ahead of the one the consumer holds, which bounds memory to
- * two items' results:
+ * (for Extract: while batch k's frames are serialised and written; for training: while
+ * the trainer thread steps on micro-batch k), and never more than one item is in
+ * computation ahead of the one the consumer holds, which bounds memory to two items'
+ * results:
  *
  *   consumer holds k  |  k+1: read, queued / computing / computed  |  k+2: not read yet
  *
@@ -36,6 +66,11 @@ export class Lookahead<In, Out> {
     return current;
   }
 
+  /** Starts on the first item before anyone asks for it (idempotent). */
+  prime(): void {
+    this.ahead ??= this.start();
+  }
+
   /** Stops reading and aborts the computation of the item ahead, if any. */
   close(): void {
     this.finished = true;
@@ -61,4 +96,16 @@ export class Lookahead<In, Out> {
     out.catch(() => undefined);
     return out;
   }
+}
+
+/**
+ * An async iterator read one item ahead of its consumer: handing out item k asks for
+ * k+1 at once (a Lookahead whose compute is the item itself), so producing k+1 overlaps
+ * the consumer's work on k; memory is bounded to one extra item.
+ */
+export function readAhead<T>(source: AsyncIterator<T>): Lookahead<T, T> {
+  return new Lookahead<T, T>(async () => {
+    const r = await source.next();
+    return r.done ? undefined : r.value;
+  }, async (item) => item);
 }

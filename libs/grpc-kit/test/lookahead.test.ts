@@ -3,7 +3,7 @@
 // read and started after the pending callbacks ran (setImmediate), no clocks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lookahead } from '../src/lookahead';
+import { Lookahead } from '../src/async';
 
 const settle = () => new Promise((r) => setImmediate(r));
 
