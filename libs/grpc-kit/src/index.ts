@@ -23,3 +23,5 @@ export { LoadingResource, serveWhenReady } from './loadingResource';
 export { authInterceptor, bearerTokenInterceptor, authorize, parseTokenTable, loadTokenTable, clientTokenFromEnv, type TokenEntry } from './auth';
 export { JobTable, TableJob, JOB_STATES, isFinished, newJobId, type JobState, type JobTableOptions } from './jobTable';
 export { CancelledError, abortable, Lookahead, readAhead, type ReadNext, type Compute } from './async';
+export { WorkerChannel, WorkerGoneError, type WorkerChannelOptions, type ToWorker, type FromWorker } from './workerChannel';
+export { serveWorker, type WorkerService, type Handled } from './workerSide';

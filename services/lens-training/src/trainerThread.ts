@@ -4,45 +4,32 @@
  * error, out of memory, an exit) every pending and later call rejects with a
  * TrainerThreadError saying so, so a job fails instead of waiting forever.
  */
-import { Worker } from 'node:worker_threads';
+import { WorkerChannel, WorkerGoneError } from '@tuned-lens/grpc-kit';
 import type { MicroBatch, StepStats } from '@tuned-lens/lens';
-import type { FromTrainer, ToTrainer, TrainerRequest, TrainerResults, TrainerStart } from './worker/protocol';
+import type { TrainerReady, TrainerRequest, TrainerResults, TrainerStart } from './worker/protocol';
 import { transferable, transferList } from './worker/transfer';
 
 /** The thread is gone (crashed, exited, or stopped by `stop`). */
-export class TrainerThreadError extends Error {
+export class TrainerThreadError extends WorkerGoneError {
   constructor(message: string) {
     super(message);
     this.name = 'TrainerThreadError';
   }
 }
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-}
+type Answer = TrainerResults[TrainerRequest['kind']];
 
 const defaultWorkerUrl = new URL('./worker/bootstrap.mjs', import.meta.url);
 
 export class TrainerThread {
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private dead: TrainerThreadError | undefined;
-  private ended = false;
-  private readonly exited: Promise<void>;
+  private constructor(private readonly channel: WorkerChannel<TrainerRequest, Answer, TrainerReady>, private readonly stopFlag: Int32Array) {}
 
-  private constructor(private readonly worker: Worker, private readonly stopFlag: Int32Array, readonly engineName: string, readonly loadLog: string) {
-    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    worker.on('message', (msg: FromTrainer) => {
-      if (msg.type !== 'result' && msg.type !== 'error') return;
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      this.pending.delete(msg.id);
-      if (msg.type === 'error') p.reject(new Error(msg.message));
-      else p.resolve(msg.result);
-    });
-    worker.on('error', (err) => this.fail(new TrainerThreadError(`the trainer thread crashed: ${err.message}`)));
-    worker.on('exit', (code) => this.fail(new TrainerThreadError(`the trainer thread exited unexpectedly (exit code ${code})`)));
+  get engineName(): string {
+    return this.channel.ready.engine;
+  }
+
+  get loadLog(): string {
+    return this.channel.ready.log;
   }
 
   /**
@@ -50,25 +37,18 @@ export class TrainerThread {
    * reason otherwise). The start's arrays are transferred: the caller must not use them
    * afterwards. `workerUrl` is the thread's entry (the real trainer unless a test says).
    */
-  static start(start: Omit<TrainerStart, 'stopFlag'>, workerUrl: URL = defaultWorkerUrl): Promise<TrainerThread> {
+  static async start(start: Omit<TrainerStart, 'stopFlag'>, workerUrl: URL = defaultWorkerUrl): Promise<TrainerThread> {
     const stopFlag = new Int32Array(new SharedArrayBuffer(4));
     const owned = withOwnedBuffers({ ...start, stopFlag });
-    const worker = new Worker(workerUrl, { workerData: owned, transferList: transferList(arraysOf(owned)) });
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number) => reject(new TrainerThreadError(`the trainer thread exited while starting (exit code ${code})`));
-      const onError = (err: Error) => reject(new TrainerThreadError(`the trainer thread crashed while starting: ${err.message}`));
-      worker.once('exit', onExit);
-      worker.once('error', onError);
-      worker.once('message', (msg: FromTrainer) => {
-        worker.off('exit', onExit);
-        worker.off('error', onError);
-        if (msg.type === 'ready') resolve(new TrainerThread(worker, stopFlag, msg.engine, msg.log));
-        else {
-          void worker.terminate();
-          reject(new Error(msg.type === 'failed' ? `the trainer could not start: ${msg.message}` : 'the trainer thread sent an unexpected first message'));
-        }
-      });
+    const channel = await WorkerChannel.start<TrainerRequest, Answer, TrainerReady>(workerUrl, {
+      what: 'the trainer thread', workerData: owned, transferList: transferList(arraysOf(owned)),
+      goneError: (m) => new TrainerThreadError(m),
+      // No single engine call takes this long; a thread stuck past it is in JavaScript.
+      terminateAfterMs: 60_000,
+    }).catch((err: Error) => {
+      throw err instanceof TrainerThreadError ? err : new Error(`the trainer could not start: ${err.message}`);
     });
+    return new TrainerThread(channel, stopFlag);
   }
 
   /**
@@ -94,18 +74,7 @@ export class TrainerThread {
   }
 
   private request(request: TrainerRequest, transfer: ArrayBuffer[] = []): Promise<unknown> {
-    if (this.dead) return Promise.reject(this.dead);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'request', id, request } satisfies ToTrainer, transfer);
-    });
-  }
-
-  private fail(err: TrainerThreadError): void {
-    this.dead ??= err;
-    for (const p of this.pending.values()) p.reject(this.dead);
-    this.pending.clear();
+    return this.channel.request(request, { transfer });
   }
 
   /**
@@ -115,28 +84,15 @@ export class TrainerThread {
    */
   async stop(): Promise<void> {
     Atomics.store(this.stopFlag, 0, 1);
-    this.fail(new TrainerThreadError('the trainer thread was stopped'));
-    await this.end();
+    await this.channel.stop();
   }
 
   /** Lets queued work finish, releases the engine, and waits for the thread to end. */
-  async dispose(): Promise<void> {
-    await this.end();
-  }
-
-  private async end(): Promise<void> {
-    if (this.ended) return this.exited;
-    this.ended = true;
-    this.worker.postMessage({ type: 'stop' } satisfies ToTrainer);
-    // Last resort for a thread stuck in JavaScript: terminating one inside an onnxruntime
-    // call would abort the process, and no single engine call takes this long.
-    const timer = setTimeout(() => void this.worker.terminate(), TERMINATE_AFTER_MS);
-    await this.exited;
-    clearTimeout(timer);
+  dispose(): Promise<void> {
+    return this.channel.dispose();
   }
 }
 
-const TERMINATE_AFTER_MS = 60_000;
 
 /** `start` with every array owning its buffer (copied where it did not), so all can be transferred. */
 function withOwnedBuffers(start: TrainerStart): TrainerStart {

@@ -1,9 +1,9 @@
 /**
- * Messages between the activation service and its model worker thread.
- *
- * Every `forward` gets exactly one answer with its id: `result`, `error`, or `cancelled`
- * (after a `cancel` for it: at once if it was still waiting in the worker, after the
- * pass if it was running; its hidden states are then dropped, not sent).
+ * What the activation service and its model worker thread exchange over grpc-kit's
+ * WorkerChannel: requests are ForwardRequests, answers ForwardAnswers; every request gets
+ * exactly one answer, error or `cancelled` (after a cancel: at once if it was still
+ * waiting in the worker, after the pass if it was running; its hidden states are then
+ * dropped, not sent).
  */
 import type { EngineChoice } from '@tuned-lens/engine';
 import type { ForwardRequest, UnembeddingTensors } from '@tuned-lens/models';
@@ -17,15 +17,17 @@ export interface WorkerStart {
   memoryLimit?: number | 'max';
 }
 
-export type FromWorker =
-  | { type: 'ready'; description: ModelDescription; unembedding: UnembeddingTensors; log: string }
-  | { type: 'failed'; message: string }
-  | { type: 'result'; id: number; layers: number[]; hiddenStates: Float32Array[]; logits?: Float32Array; seconds: number }
-  | { type: 'error'; id: number; message: string; rangeError: boolean }
-  /** `ran`: the pass had started, so only its result was dropped. */
-  | { type: 'cancelled'; id: number; ran: boolean };
+/** What the worker reports once its model is loaded (the `ready` message). */
+export interface WorkerReady {
+  description: ModelDescription;
+  unembedding: UnembeddingTensors;
+  log: string;
+}
 
-export type ToWorker =
-  | { type: 'forward'; id: number; req: ForwardRequest }
-  | { type: 'cancel'; id: number }
-  | { type: 'stop' };
+/** The answer to one forward request: hidden states by index, parallel arrays. */
+export interface ForwardAnswer {
+  layers: number[];
+  hiddenStates: Float32Array[];
+  logits?: Float32Array;
+  seconds: number;
+}

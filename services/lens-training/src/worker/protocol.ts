@@ -47,12 +47,8 @@ export interface TrainerResults {
   snapshot: { lens: TunedLensWeights; optimizer: OptimizerState };
 }
 
-export type ToTrainer =
-  | { type: 'request'; id: number; request: TrainerRequest }
-  | { type: 'stop' };
-
-export type FromTrainer =
-  | { type: 'ready'; engine: string; log: string }
-  | { type: 'failed'; message: string }
-  | { type: 'result'; id: number; result: TrainerResults[TrainerRequest['kind']] }
-  | { type: 'error'; id: number; message: string };
+/** What the thread reports once its engine and trainer exist (the `ready` message). */
+export interface TrainerReady {
+  engine: string;
+  log: string;
+}
