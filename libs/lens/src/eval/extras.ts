@@ -10,10 +10,11 @@
  *   every evaluated token (the marginal), and the model's, for the paper's "bias" plots.
  */
 import type { CompiledProgram, Engine } from '@tuned-lens/engine';
-import {
-  lensLogProbsProgram, lensMetricsProgram, targetProgram,
-  type EvalResult, type MicroBatch, type TunedLensWeights, type Unembedding,
-} from '@tuned-lens/lens';
+import { lensLogProbsProgram, lensMetricsProgram, targetProgram } from '../math/index';
+import type { EvalResult } from './evaluator';
+import type { MicroBatch } from '../train/index';
+import type { TunedLensWeights } from '../lens/tunedLens';
+import type { Unembedding } from '../math/unembed';
 
 export interface TransferResult {
   /** [i][j]: translator i on hidden state j, nats. */
