@@ -92,7 +92,7 @@ test('eval with a tuned lens: the table, aggregate_metrics.json (bits/byte) and 
   assert.match(r.out, /wrote .*aggregate_metrics\.json, .*aggregate_metrics_nats\.json/);
 });
 
-test('eval errors: usage (exit 2), a lens for another model, a missing lens (exit 1 with the status)', async () => {
+test('eval errors: usage (exit 2), a lens for another model (exit 1 with the status), a missing lens (exit 2, before any service starts)', async () => {
   const usage = await run(['eval', '--model', model]);
   assert.equal(usage.code, 2);
   assert.match(usage.err, /--model DIR, --data FILE and --output DIR are required/);
@@ -101,6 +101,7 @@ test('eval errors: usage (exit 2), a lens for another model, a missing lens (exi
   assert.match(foreign.err, /evaluation failed: lens "foreign": the lens is for another model .*another unembedding/);
   assert.ok(!existsSync(join(work, 'f', 'aggregate_metrics.json')));
   const missing = await run(['eval', '--model', model, '--data', corpus, '--lens', join(work, 'lenses', 'nope'), '--output', join(work, 'g')]);
-  assert.equal(missing.code, 1);
-  assert.match(missing.err, /NOT_FOUND: no such folder: "nope"/);
+  // A local path is checked before any service starts: a usage error quoting it.
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /--lens ".*lenses\/nope": no such folder/);
 });
