@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { StoredParam, type HostArray, type RuntimeInputs, type TensorProgram } from '@tuned-lens/engine';
 import type { ArchConfig, Architecture, ModelDims, UnembeddingSpec } from '../architectures/common/types';
 import { transpose } from '../architectures/common/params';
+import { decoderForward, forwardOutputs } from '../architectures/common/decoder';
 
 export interface UnembeddingTensors {
   spec: UnembeddingSpec;
@@ -40,9 +41,7 @@ export class LoadedModel {
 
   /** The forward pass as an engine-neutral program (with or without the logits). */
   program(opts: { logits: boolean }): TensorProgram {
-    const L = this.dims.numLayers;
-    const outputs = [...Array.from({ length: L + 1 }, (_, i) => `hidden_states.${i}`), `residual.${L}`];
-    if (opts.logits) outputs.push('logits');
+    const outputs = forwardOutputs(this.dims.numLayers, opts.logits);
     const inputs: TensorProgram['inputs'] = { input_ids: { dtype: 'i32', rank: 2 } };
     for (const [name, t] of Object.entries(this.runtimeInputs(1, 2))) {
       inputs[name] = { dtype: t.data instanceof Int32Array ? 'i32' : 'f32', rank: t.shape.length };
@@ -53,7 +52,7 @@ export class LoadedModel {
       params: this.params,
       inputs,
       outputs,
-      fn: (ops) => arch.forward(ops, config, opts),
+      fn: (ops) => decoderForward(ops, arch, config, opts),
     };
   }
 

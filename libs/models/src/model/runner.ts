@@ -6,6 +6,7 @@
 import type { CompiledProgram, Engine } from '@tuned-lens/engine';
 import type { LoadedModel } from './loadedModel';
 import type { ModelDims } from '../architectures/common/types';
+import { hiddenStateOutput, LOGITS_OUTPUT, residualOutput } from '../architectures/common/decoder';
 
 export type HiddenStateConvention = 'hf' | 'residual';
 
@@ -72,10 +73,10 @@ export class ModelRunner {
     const seconds = (performance.now() - t0) / 1000;
     const hiddenStates = new Map<number, Float32Array>();
     for (const i of layers) {
-      const name = i === L && req.convention === 'residual' ? `residual.${L}` : `hidden_states.${i}`;
+      const name = i === L && req.convention === 'residual' ? residualOutput(L) : hiddenStateOutput(i);
       hiddenStates.set(i, out[name].data);
     }
-    return { hiddenStates, logits: req.logits ? out.logits.data : undefined, seconds };
+    return { hiddenStates, logits: req.logits ? out[LOGITS_OUTPUT].data : undefined, seconds };
   }
 
   /**

@@ -6,11 +6,13 @@
  * - weights: HF names under a prefix (usually "model."): embeddings, per layer
  *   input/post-attention norms, q/k/v/o projections with the optional biases, the
  *   gate/up/down MLP, the final norm and the head (separate or tied). Norm weights are
- *   returned as stored; a family that applies (1 + w) does so in its forward.
+ *   returned as stored; a family that applies (1 + w) does so in its forward;
+ * - forward: the pre-norm block with rotary GQA attention and a gated MLP.
  */
-import type { HostArray } from '@tuned-lens/engine';
+import type { Ops } from '@tuned-lens/engine';
 import type { ArchConfig, WeightSource } from './types';
 import { ParamReader } from './params';
+import { gatedMlp, layer, preNormBlock, rotary, selfAttention, type Norm } from './blocks';
 import type { ConfigFields } from './configFields';
 import type { RopeConfig, RopeScaling } from './configTypes';
 import type { FieldTable } from './readConfig';
@@ -45,36 +47,62 @@ export function llamaRope(f: ConfigFields, headDim: number, scaling: (f: ConfigF
   return { theta: ropeTheta(f), rotaryDim: headDim, scaling: scaling(f) };
 }
 
-export function loadLlamaLayout(weights: WeightSource, c: ArchConfig, p: string): Map<string, HostArray> {
-  const D = c.dModel, I = c.intermediateSize, H = c.numHeads, Hkv = c.numKvHeads, Dh = c.headDim;
-  const r = new ParamReader(weights, `hidden_size ${D}, heads ${H}, kv heads ${Hkv}, head_dim ${Dh}, intermediate_size ${I}, vocab ${c.vocabSize}`);
+/** How a checkpoint stores layer `l`'s q/k/v and gate/up projections (`h`: its tensor-name prefix). */
+export interface LlamaProjections {
+  qkv(r: ParamReader, l: string, h: string, c: ArchConfig): void;
+  gateUp(r: ParamReader, l: string, h: string, c: ArchConfig): void;
+}
+
+/** One Linear each: self_attn.{q,k,v}_proj and mlp.{gate,up}_proj, with the config's biases. */
+export const separateProjections: LlamaProjections = {
+  qkv(r, l, h, c) {
+    const D = c.dModel, Dh = c.headDim;
+    r.linear(`${l}q`, `${h}self_attn.q_proj`, D, c.numHeads * Dh, c.qkvBias);
+    r.linear(`${l}k`, `${h}self_attn.k_proj`, D, c.numKvHeads * Dh, c.qkvBias);
+    r.linear(`${l}v`, `${h}self_attn.v_proj`, D, c.numKvHeads * Dh, c.qkvBias);
+  },
+  gateUp(r, l, h, c) {
+    r.linear(`${l}gate`, `${h}mlp.gate_proj`, c.dModel, c.intermediateSize, c.mlpBias);
+    r.linear(`${l}up`, `${h}mlp.up_proj`, c.dModel, c.intermediateSize, c.mlpBias);
+  },
+};
+
+/**
+ * Reads a Llama-layout checkpoint with tensor names under prefix `p` into our param names
+ * (blocks.ts). Returns the reader, so a family can add its own tensors to the same params.
+ */
+export function readLlamaLayout(weights: WeightSource, c: ArchConfig, p: string, projections = separateProjections): ParamReader {
+  const D = c.dModel, I = c.intermediateSize, H = c.numHeads, Dh = c.headDim;
+  const r = new ParamReader(weights, `hidden_size ${D}, heads ${H}, kv heads ${c.numKvHeads}, head_dim ${Dh}, intermediate_size ${I}, vocab ${c.vocabSize}`);
   r.take('embed', `${p}embed_tokens.weight`, [c.vocabSize, D]);
   for (let i = 0; i < c.numLayers; i++) {
-    const h = `${p}layers.${i}.`;
-    r.take(`l${i}.ln1`, `${h}input_layernorm.weight`, [D]);
-    r.take(`l${i}.ln2`, `${h}post_attention_layernorm.weight`, [D]);
-    r.takeLinear(`l${i}.q.w`, `${h}self_attn.q_proj.weight`, D, H * Dh);
-    r.takeLinear(`l${i}.k.w`, `${h}self_attn.k_proj.weight`, D, Hkv * Dh);
-    r.takeLinear(`l${i}.v.w`, `${h}self_attn.v_proj.weight`, D, Hkv * Dh);
-    r.takeLinear(`l${i}.o.w`, `${h}self_attn.o_proj.weight`, H * Dh, D);
-    if (c.qkvBias) {
-      r.take(`l${i}.q.b`, `${h}self_attn.q_proj.bias`, [H * Dh]);
-      r.take(`l${i}.k.b`, `${h}self_attn.k_proj.bias`, [Hkv * Dh]);
-      r.take(`l${i}.v.b`, `${h}self_attn.v_proj.bias`, [Hkv * Dh]);
-    }
-    if (c.outputBias) r.take(`l${i}.o.b`, `${h}self_attn.o_proj.bias`, [D]);
-    r.takeLinear(`l${i}.gate.w`, `${h}mlp.gate_proj.weight`, D, I);
-    r.takeLinear(`l${i}.up.w`, `${h}mlp.up_proj.weight`, D, I);
-    r.takeLinear(`l${i}.down.w`, `${h}mlp.down_proj.weight`, I, D);
-    if (c.mlpBias) {
-      r.take(`l${i}.gate.b`, `${h}mlp.gate_proj.bias`, [I]);
-      r.take(`l${i}.up.b`, `${h}mlp.up_proj.bias`, [I]);
-      r.take(`l${i}.down.b`, `${h}mlp.down_proj.bias`, [D]);
-    }
+    const h = `${p}layers.${i}.`, l = layer(i);
+    r.norm(`${l}ln1`, `${h}input_layernorm`, D);
+    r.norm(`${l}ln2`, `${h}post_attention_layernorm`, D);
+    projections.qkv(r, l, h, c);
+    r.linear(`${l}o`, `${h}self_attn.o_proj`, H * Dh, D, c.outputBias);
+    projections.gateUp(r, l, h, c);
+    r.linear(`${l}down`, `${h}mlp.down_proj`, I, D, c.mlpBias);
   }
-  r.take('norm', `${p}norm.weight`, [D]);
-  if (!c.tieWordEmbeddings && r.has('lm_head.weight')) r.takeLinear('lm_head', 'lm_head.weight', D, c.vocabSize);
-  else if (!c.tieWordEmbeddings) throw new Error(`${weights.describe()}: lm_head.weight is missing and tie_word_embeddings is false`);
-  else r.tieHead('lm_head', 'embed');
-  return r.params;
+  r.norm('ln_f', `${p}norm`, D);
+  if (!c.tieWordEmbeddings && !r.has('lm_head.weight')) throw new Error(`${weights.describe()}: lm_head.weight is missing and tie_word_embeddings is false`);
+  r.head('lm_head.weight', D, c.vocabSize, c.tieWordEmbeddings);
+  return r;
+}
+
+/** Checkpoints saved from the base model (not ...ForCausalLM) have no "model." prefix. */
+export const llamaPrefix = (weights: WeightSource): string => (weights.has('model.embed_tokens.weight') ? 'model.' : '');
+
+/**
+ * The Llama block of layer i: h + attention(norm(h, ln1)) with GQA and rotary (after
+ * `qkNorm`, when the family norms q and k per head), then + gated MLP(norm(., ln2)).
+ * `bias(i)` is layer i's mask.
+ */
+export function llamaBlock<T>(ops: Ops<T>, c: ArchConfig, norm: Norm<T>, bias: (i: number) => T, qkNorm?: (x: T, name: string) => T): (i: number, h: T) => T {
+  const rope = rotary(ops, c);
+  return (i, h) => {
+    const l = layer(i);
+    const qk = qkNorm ? (x: T, which: 'q' | 'k') => rope(qkNorm(x, `${l}${which}_norm`)) : rope;
+    return preNormBlock(ops, h, l, norm, (x) => selfAttention(ops, x, l, c, { bias: bias(i), qk }), (x) => gatedMlp(ops, x, l, c));
+  };
 }

@@ -1,6 +1,6 @@
 /**
- * Reading checkpoint tensors into params with shape checks that name the tensor, what the
- * config implies, and the file. Where the weight source knows where a tensor lies on disk,
+ * Reading checkpoint tensors into params under our names (see blocks.ts) with shape checks
+ * that name the tensor, what the config implies, and the file. Where the weight source knows where a tensor lies on disk,
  * a param is a StoredParam: the tensor stays in its file, in its stored dtype, and the view
  * an architecture asks for (as stored, transposed, a block of columns) is recorded, not
  * computed; engines that need f32 arrays get them from its `data`. Otherwise params are
@@ -10,9 +10,12 @@ import { StoredParam, transposeF32, type HostArray, type StoredLayout } from '@t
 import type { WeightSource } from './types';
 
 export class ParamReader {
-  readonly params = new Map<string, HostArray>();
-
-  constructor(private readonly weights: WeightSource, private readonly configHint: string) {}
+  constructor(
+    private readonly weights: WeightSource,
+    private readonly configHint: string,
+    /** Where params go (pass another reader's map to add to it with a different hint). */
+    readonly params = new Map<string, HostArray>(),
+  ) {}
 
   private check(name: string, shape: number[]): void {
     if (!this.weights.has(name)) throw new Error(`${this.weights.describe()}: tensor ${name} is missing (expected shape [${shape.join(', ')}] for ${this.configHint})`);
@@ -91,7 +94,40 @@ export class ParamReader {
     this.params.set(as, { shape: [cols, rows], data: transposeF32(embed.data as Float32Array, rows, cols) });
   }
 
-  /** A host-built param (e.g. (1 + w) for Gemma). */
+  /** A norm weight [dim] as `${as}.w` (RMSNorm), from `${name}.weight`. */
+  norm(as: string, name: string, dim: number): void {
+    this.take(`${as}.w`, `${name}.weight`, [dim]);
+  }
+
+  /** A LayerNorm's weight and bias [dim] as `${as}.w`, `${as}.b`, from `${name}.weight`, `${name}.bias`. */
+  layerNorm(as: string, name: string, dim: number): void {
+    this.norm(as, name, dim);
+    this.take(`${as}.b`, `${name}.bias`, [dim]);
+  }
+
+  /** A torch Linear `${name}.weight` [out, in] as `${as}.w` [in, out], and its bias [out] as `${as}.b` when `bias`. */
+  linear(as: string, name: string, inDim: number, outDim: number, bias: boolean): void {
+    this.takeLinear(`${as}.w`, `${name}.weight`, inDim, outDim);
+    if (bias) this.take(`${as}.b`, `${name}.bias`, [outDim]);
+  }
+
+  /** A Conv1D (GPT-2) `${name}.weight` [in, out] and bias [out] as `${as}.w`, `${as}.b`. */
+  conv1d(as: string, name: string, inDim: number, outDim: number): void {
+    this.takeInOut(`${as}.w`, `${name}.weight`, inDim, outDim);
+    this.take(`${as}.b`, `${name}.bias`, [outDim]);
+  }
+
+  /**
+   * The LM head as `lm_head` [inDim, vocab]: `name` [vocab, inDim] unless `tied`, else the
+   * `embed` param read transposed. An untied config whose checkpoint lacks `name` is an
+   * error, or with `tieWhenMissing` ties as well (old GPT-2 and GPT-NeoX uploads).
+   */
+  head(name: string, inDim: number, vocab: number, tied: boolean, tieWhenMissing = false): void {
+    if (!tied && (!tieWhenMissing || this.has(name))) this.takeLinear('lm_head', name, inDim, vocab);
+    else this.tieHead('lm_head', 'embed');
+  }
+
+  /** A host-built param (OPT's all-ones norm weight, GPT-J's reordered q/k weights). */
   set(as: string, value: HostArray): void {
     this.params.set(as, value);
   }

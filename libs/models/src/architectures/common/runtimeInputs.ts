@@ -1,5 +1,6 @@
 /** Host-built per-call inputs shared by architectures (never traced into graphs). */
-import type { HostArray } from '@tuned-lens/engine';
+import type { HostArray, RuntimeInputs } from '@tuned-lens/engine';
+import type { ArchConfig } from './types';
 
 /** Positions 0..T-1 as i32 [T]. */
 export function positions(seq: number): HostArray {
@@ -36,6 +37,15 @@ export function ropeTables(seq: number, dim: number, base: number): { cos: HostA
   for (let k = 0; k < dim / 2; k++) invFreq[k] = Math.fround(1 / Math.pow(base, Math.fround((2 * k) / dim)));
   return ropeTablesFrom(seq, invFreq);
 }
+
+/** 'rope_cos' / 'rope_sin' [T, rotaryDim] for the config's rotary (rotaryDim at rotaryBase). */
+export function ropeInputs(c: ArchConfig, seq: number): RuntimeInputs {
+  const { cos, sin } = ropeTables(seq, c.rotaryDim, c.rotaryBase);
+  return { rope_cos: cos, rope_sin: sin };
+}
+
+/** The inputs of a rotary family with one mask: 'causal_bias' [T, T] (within c.slidingWindow when set) and the rotary tables. */
+export const causalRopeInputs = (c: ArchConfig, _batch: number, seq: number): RuntimeInputs => ({ causal_bias: causalBias(seq, c.slidingWindow), ...ropeInputs(c, seq) });
 
 /**
  * Rotate-half tables [T, 2 * invFreq.length] from given inverse frequencies (f32 values),

@@ -6,6 +6,7 @@
 import type { HostArray, Ops, RuntimeInputs, StoredLocation } from '@tuned-lens/engine';
 import type { ConfigFields } from './configFields';
 import type { BaseModelConfig } from './configTypes';
+import type { Decoder } from './decoder';
 
 /** The subset of a checkpoint reader an architecture needs. */
 export interface WeightSource {
@@ -29,7 +30,7 @@ export type NormKind = 'layer_norm' | 'rms_norm' | 'rms_norm_plus_one';
 export interface UnembeddingSpec {
   norm: NormKind;
   eps: number;
-  /** Param names (see `preparedParams`) of the norm weight / bias and LM head. */
+  /** Param names (see blocks.ts: `ln_f.w`, `ln_f.b`, `lm_head`, `lm_head.b`) of the norm weight / bias and LM head. */
   normWeight: string;
   normBias: string | null;
   /** LM head as [dModel, vocab] (the [in, out] layout of `Ops.linear`). */
@@ -43,17 +44,10 @@ export interface UnembeddingSpec {
   logitSoftcap?: number;
 }
 
-/** Sizes every architecture reports in the same terms. */
-export interface ModelDims {
+/** Sizes every architecture reports in the same terms (those of the parsed config). */
+export type ModelDims = Pick<BaseModelConfig, 'numLayers' | 'dModel' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize' | 'contextLength'> & {
   modelType: string;
-  numLayers: number;
-  dModel: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  vocabSize: number;
-  contextLength: number;
-}
+};
 
 export interface ForwardOptions {
   /** Also compute the logits (vocab x d per token: by far the biggest product). */
@@ -77,25 +71,27 @@ export interface Architecture<C extends ArchConfig = ArchConfig, P extends BaseM
    */
   archConfig(config: P, file: string): C;
   /**
-   * Reads and checks every tensor, returning f32 params under our own names with linear
-   * weights laid out [in, out]. Shape mismatches throw naming the tensor and the config.
+   * Reads and checks every tensor (the family's weights.ts), returning params under our
+   * own names (blocks.ts) with linear weights laid out [in, out]. Shape mismatches throw
+   * naming the tensor and the config.
    */
   loadParams(weights: WeightSource, config: C): Map<string, HostArray>;
   /** Per-call inputs for a [batch, seq] call besides 'input_ids' (positions, masks, rotary tables). */
   runtimeInputs(config: C, batch: number, seq: number): RuntimeInputs;
   /**
-   * The forward pass. Reads input 'input_ids' [B, T] i32; outputs 'hidden_states.{i}'
-   * for i = 0..L in the HF output_hidden_states convention (L after the final norm),
-   * 'residual.{L}' (the last block's raw output, before the final norm) and, when asked,
-   * 'logits' [B, T, vocab].
+   * The forward pass as pieces (embedding, block i, optionally final norm and head) that
+   * read input 'input_ids' [B, T] i32 and the runtime inputs; decoder.ts `decoderForward`
+   * runs them and emits the hidden-state contract (hidden_states.0..L, L after the final
+   * norm, residual.L, logits when asked).
    */
-  forward<T>(ops: Ops<T>, config: C, opts: ForwardOptions): void;
+  decoder<T>(ops: Ops<T>, config: C): Decoder<T>;
+  /** The final norm and LM head, which end the forward pass unless the decoder has its own. */
   unembedding(config: C): UnembeddingSpec;
 }
 
 /**
  * The config fields the architectures read, normalised across families (filled from
- * the parsed HF config.json by `archConfigFrom`).
+ * the parsed HF config.json by each family's `archConfig`, archConfig.ts for the shared part).
  */
 export interface ArchConfig extends ModelDims {
   intermediateSize: number;
@@ -109,11 +105,14 @@ export interface ArchConfig extends ModelDims {
   rotaryBase: number;
   /** GPT-NeoX: attention and MLP read the same input and are added together. */
   parallelResidual: boolean;
-  /** Llama family: biases on q/k/v (Qwen2: true) and on o (Llama attention_bias). */
+  /** Biases on the q/k/v projections and on the attention output `o` (per family: fixed, or a config field). */
   qkvBias: boolean;
   outputBias: boolean;
   /** MLP biases (Llama's mlp_bias). */
   mlpBias: boolean;
-  /** Mistral/Qwen2 sliding-window attention span, when enabled. */
+  /**
+   * Sliding-window attention span: of every layer (Mistral, Phi-3: inside causal_bias), or
+   * of the sliding_attention layers (layerTypes.ts: Qwen3, Gemma 2, GPT-Neo's local layers).
+   */
   slidingWindow?: number;
 }

@@ -9,97 +9,46 @@
  * (when the decoder has one) AND after project_out, so with a projection it is
  * [batch, seq, word_embed_proj_dim] while indices 0..L-1 are [batch, seq, dModel].
  */
-import type { HostArray, Ops, RuntimeInputs } from '@tuned-lens/engine';
-import type { Architecture, ForwardOptions, UnembeddingSpec, WeightSource } from '../common/types';
-import { ParamReader } from '../common/params';
-import { attention, mergeHeads, splitHeads } from '../common/blocks';
-import { activate } from '../common/activation';
+import type { Ops } from '@tuned-lens/engine';
+import type { Architecture, UnembeddingSpec } from '../common/types';
+import { addPositions, layer, mlp, preNormBlock, selfAttention, tokenEmbedding, type Norm } from '../common/blocks';
+import { standardUnembedding, type Decoder } from '../common/decoder';
 import { causalBias } from '../common/runtimeInputs';
 import { archConfig, readConfig, OPT_POSITION_OFFSET, type OptArchConfig, type OptConfig } from './config';
-
-const hasProjection = (c: OptArchConfig) => c.wordEmbedProjDim !== c.dModel;
+import { hasProjection, loadParams } from './weights';
 
 export const opt: Architecture<OptArchConfig, OptConfig> = {
   readConfig,
   archConfig,
+  loadParams,
 
-  loadParams(weights: WeightSource, c: OptArchConfig): Map<string, HostArray> {
-    const D = c.dModel, I = c.intermediateSize, E = c.wordEmbedProjDim, V = c.vocabSize;
-    const r = new ParamReader(weights, `hidden_size ${D}, ffn_dim ${I}, word_embed_proj_dim ${E}, vocab ${V}, max_position_embeddings ${c.contextLength}`);
-    // Checkpoints saved from OPTModel (not ...ForCausalLM) have no "model." prefix.
-    const p = weights.has('model.decoder.embed_tokens.weight') ? 'model.decoder.' : 'decoder.';
-    r.take('embed', `${p}embed_tokens.weight`, [V, E]);
-    r.take('pos', `${p}embed_positions.weight`, [c.contextLength + OPT_POSITION_OFFSET, D]);
-    if (hasProjection(c)) {
-      r.takeLinear('project_in', `${p}project_in.weight`, E, D);
-      r.takeLinear('project_out', `${p}project_out.weight`, D, E);
-    }
-    // Without elementwise affine, a LayerNorm is plain normalisation: weight 1, no bias.
-    if (!c.layerNormAffine) r.set('ones', { shape: [D], data: new Float32Array(D).fill(1) });
-    const norm = (as: string, name: string) => {
-      if (!c.layerNormAffine) return;
-      r.take(`${as}.w`, `${name}.weight`, [D]);
-      r.take(`${as}.b`, `${name}.bias`, [D]);
-    };
-    const linear = (as: string, name: string, inDim: number, outDim: number, bias: boolean) => {
-      r.takeLinear(`${as}.w`, `${name}.weight`, inDim, outDim);
-      if (bias) r.take(`${as}.b`, `${name}.bias`, [outDim]);
-    };
-    for (let i = 0; i < c.numLayers; i++) {
-      const h = `${p}layers.${i}.`;
-      norm(`l${i}.ln1`, `${h}self_attn_layer_norm`);
-      linear(`l${i}.q`, `${h}self_attn.q_proj`, D, D, c.qkvBias);
-      linear(`l${i}.k`, `${h}self_attn.k_proj`, D, D, c.qkvBias);
-      linear(`l${i}.v`, `${h}self_attn.v_proj`, D, D, c.qkvBias);
-      linear(`l${i}.o`, `${h}self_attn.out_proj`, D, D, c.outputBias);
-      norm(`l${i}.ln2`, `${h}final_layer_norm`);
-      linear(`l${i}.fc1`, `${h}fc1`, D, I, c.mlpBias);
-      linear(`l${i}.fc2`, `${h}fc2`, I, D, c.mlpBias);
-    }
-    if (c.finalLayerNorm) norm('final', `${p}final_layer_norm`);
-    if (!c.tieWordEmbeddings) r.takeLinear('lm_head', 'lm_head.weight', E, V);
-    else r.tieHead('lm_head', 'embed');
-    return r.params;
-  },
-
-  runtimeInputs(_c: OptArchConfig, _batch: number, seq: number): RuntimeInputs {
+  runtimeInputs(_c, _batch, seq) {
     // HF derives positions from the attention mask (cumsum - 1: 0..T-1 for an unpadded row).
     const positions = new Int32Array(seq);
     for (let t = 0; t < seq; t++) positions[t] = t + OPT_POSITION_OFFSET;
     return { positions: { shape: [seq], data: positions }, causal_bias: causalBias(seq) };
   },
 
-  forward<T>(ops: Ops<T>, c: OptArchConfig, opts: ForwardOptions): void {
-    const H = c.numHeads, Dh = c.headDim, L = c.numLayers;
+  decoder<T>(ops: Ops<T>, c: OptArchConfig): Decoder<T> {
     const bias = ops.input('causal_bias');
-    const optional = (name: string, present: boolean) => (present ? ops.param(name) : null);
-    const norm = (x: T, name: string) => c.layerNormAffine
+    const norm: Norm<T> = (x, name) => c.layerNormAffine
       ? ops.layerNorm(x, ops.param(`${name}.w`), ops.param(`${name}.b`), c.normEps)
       : ops.layerNorm(x, ops.param('ones'), null, c.normEps);
-    const linear = (x: T, name: string, withBias: boolean) => ops.linear(x, ops.param(`${name}.w`), optional(`${name}.b`, withBias));
-
-    let h = ops.embedding(ops.param('embed'), ops.input('input_ids'));
-    if (hasProjection(c)) h = ops.linear(h, ops.param('project_in'), null);
-    h = ops.add(h, ops.embedding(ops.param('pos'), ops.input('positions')));
-    ops.output('hidden_states.0', h);
-    for (let i = 0; i < L; i++) {
-      const l = `l${i}`;
-      const x = c.preLayerNorm ? norm(h, `${l}.ln1`) : h;
-      const q = splitHeads(ops, linear(x, `${l}.q`, c.qkvBias), H, Dh);
-      const k = splitHeads(ops, linear(x, `${l}.k`, c.qkvBias), H, Dh);
-      const v = splitHeads(ops, linear(x, `${l}.v`, c.qkvBias), H, Dh);
-      h = ops.add(h, linear(mergeHeads(ops, attention(ops, q, k, v, bias, Dh, 1), H, Dh), `${l}.o`, c.outputBias));
-      if (!c.preLayerNorm) h = norm(h, `${l}.ln1`);
-      const y = c.preLayerNorm ? norm(h, `${l}.ln2`) : h;
-      h = ops.add(h, linear(activate(ops, linear(y, `${l}.fc1`, c.mlpBias), c.activation), `${l}.fc2`, c.mlpBias));
-      if (!c.preLayerNorm) h = norm(h, `${l}.ln2`);
-      if (i < L - 1) ops.output(`hidden_states.${i + 1}`, h);
-    }
-    ops.output(`residual.${L}`, h);
-    let last = c.finalLayerNorm ? norm(h, 'final') : h;
-    if (hasProjection(c)) last = ops.linear(last, ops.param('project_out'), null);
-    ops.output(`hidden_states.${L}`, last);
-    if (opts.logits) ops.output('logits', ops.linear(last, ops.param('lm_head'), null));
+    const project = (x: T, name: string) => (hasProjection(c) ? ops.linear(x, ops.param(name), null) : x);
+    return {
+      embed: () => addPositions(ops, project(tokenEmbedding(ops), 'project_in')),
+      block: (i, h) => {
+        const l = layer(i);
+        const attn = (x: T) => selfAttention(ops, x, l, c, { bias });
+        const ffn = (x: T) => mlp(ops, x, l, c);
+        if (c.preLayerNorm) return preNormBlock(ops, h, l, norm, attn, ffn);
+        // Post-LN: each sublayer's norm comes after its residual add.
+        const a = norm(ops.add(h, attn(h)), `${l}ln1`);
+        return norm(ops.add(a, ffn(a)), `${l}ln2`);
+      },
+      finalNorm: (h) => project(c.finalLayerNorm ? norm(h, 'ln_f') : h, 'project_out'),
+      head: (x) => ops.linear(x, ops.param('lm_head'), null),
+    };
   },
 
   unembedding(c: OptArchConfig): UnembeddingSpec {
@@ -113,6 +62,6 @@ export const opt: Architecture<OptArchConfig, OptConfig> = {
         + 'the forward pass (hidden states, logits) is exact, but lenses need this unembedding and a service that serves them refuses the model',
       );
     }
-    return { norm: 'layer_norm', eps: c.normEps, normWeight: 'final.w', normBias: 'final.b', lmHead: 'lm_head', lmHeadBias: null };
+    return standardUnembedding('layer_norm', c.normEps);
   },
 };
