@@ -6,7 +6,9 @@
  * aggregate_metrics_nats.json; this prints progress and the per-layer table.
  */
 import { basename, dirname, resolve } from 'node:path';
-import { clientTlsFromEnv, createClient, createLogger, unary, type Logger } from '@tuned-lens/grpc-kit';
+import { clientTlsFromEnv, createLogger, type Logger } from '@tuned-lens/grpc-kit';
+import { EvaluationClient } from '@tuned-lens/clients';
+import { followJob } from '../followJob';
 import { evaluationV1 } from '@tuned-lens/proto';
 import { startEvaluationServer, type EvaluationServer } from '@tuned-lens/evaluation-service';
 import type { EngineChoice } from '@tuned-lens/engine';
@@ -133,25 +135,18 @@ export async function evalCommand(argv: string[]): Promise<number> {
         dataPath: basename(dataFile), lensPath: lensDir ? basename(lensDir) : '', outputPath: basename(out),
       });
     }
-    const client = createClient(evaluationV1.EvaluationServiceClient, address, { tls: values.endpoint ? clientTlsFromEnv() : undefined });
+    const client = new EvaluationClient(address, { tls: values.endpoint ? clientTlsFromEnv() : undefined });
     try {
-      const { evalId } = await unary(client, client.startEvaluation, { config }, { timeoutMs: 60_000 });
-      const onSignal = () => { void unary(client, client.cancelEvaluation, { evalId }).catch(() => undefined); };
-      process.once('SIGINT', onSignal);
+      const evalId = await client.start(config);
       const progress = new Progress('evaluating');
-      let last: evaluationV1.EvalStatus | undefined;
-      try {
-        for await (const res of client.watchEvaluation({ evalId }) as AsyncIterable<evaluationV1.WatchEvaluationResponse>) {
-          last = res.status!;
-          if (last.batchesDone === 0) continue;
-          const total = last.tokensTotal ? `/${last.tokensTotal}` : '';
-          const tps = last.elapsedSeconds > 0 ? `, ${Math.round(last.tokensDone / last.elapsedSeconds)} tok/s` : '';
-          progress.update(`${last.tokensDone}${total} tokens, ${last.batchesDone} batches${tps}`);
-        }
-      } finally {
-        process.off('SIGINT', onSignal);
-      }
-      if (!last) throw new Error('the evaluation service sent no status');
+      const last = await followJob(client, evalId, {
+        onStatus: (s) => {
+          if (s.batchesDone === 0) return;
+          const total = s.tokensTotal ? `/${s.tokensTotal}` : '';
+          const tps = s.elapsedSeconds > 0 ? `, ${Math.round(s.tokensDone / s.elapsedSeconds)} tok/s` : '';
+          progress.update(`${s.tokensDone}${total} tokens, ${s.batchesDone} batches${tps}`);
+        },
+      });
       if (last.state !== evaluationV1.EvalState.EVAL_STATE_SUCCEEDED) {
         progress.done('stopped');
         const what = last.state === evaluationV1.EvalState.EVAL_STATE_CANCELLED ? 'cancelled' : 'failed';

@@ -8,7 +8,9 @@
 import { basename, dirname, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { trainingV1 } from '@tuned-lens/proto';
-import { clientTlsFromEnv, createClient, unary } from '@tuned-lens/grpc-kit';
+import { clientTlsFromEnv } from '@tuned-lens/grpc-kit';
+import { TrainingClient } from '@tuned-lens/clients';
+import { followJob } from '../followJob';
 import { startLensTrainingServer } from '@tuned-lens/lens-training-service';
 import { intOption, parse, UsageError, existingFile, existingModelDir, existingDir } from '../args';
 import { embeddedLogger, engineOption, startEmbeddedActivation, startEmbeddedTokenizer } from '../embedded';
@@ -108,7 +110,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       cleanups.push(() => s.shutdown(5000));
       return s.address;
     })());
-    const client = createClient(trainingV1.LensTrainingServiceClient, trainingEndpoint, { tls: values['training-endpoint'] ? clientTlsFromEnv() : undefined });
+    const client = new TrainingClient(trainingEndpoint, { tls: values['training-endpoint'] ? clientTlsFromEnv() : undefined });
     cleanups.unshift(async () => client.close());
     const config: trainingV1.TrainConfig = trainingV1.TrainConfig.fromPartial({
       activationEndpoints,
@@ -136,25 +138,20 @@ export async function trainCommand(argv: string[]): Promise<number> {
       checkpointDir: values['checkpoint-dir'] ? (values['training-endpoint'] ? values['checkpoint-dir'] : resolve(values['checkpoint-dir'])) : '',
       tokenShift: values['token-shift'] === undefined ? undefined : intOption(values['token-shift'], 'token-shift', 0, -1_000_000),
     });
-    const { jobId } = await unary(client, client.startJob, { config, resumeJobId: '' });
+    const jobId = await client.start(config);
     console.error(`job ${jobId} started on ${trainingEndpoint}`);
-    const stop = () => { console.error('\ncancelling (the last checkpoint stays)...'); void unary(client, client.cancelJob, { jobId }).catch(() => {}); };
-    process.once('SIGINT', stop);
     const progress = new Progress('train');
-    let last: trainingV1.JobStatus | undefined;
-    const watch = client.watchJob({ jobId }, { deadline: new Date(Date.now() + 7 * 24 * 3600_000) });
-    for await (const res of watch as AsyncIterable<trainingV1.WatchJobResponse>) {
-      const s = res.status!;
-      last = s;
-      if (s.state === trainingV1.JobState.JOB_STATE_RUNNING && s.step > 0) {
+    const last = await followJob(client, jobId, {
+      onInterrupt: () => console.error('\ncancelling (the last checkpoint stays)...'),
+      onStatus: (s) => {
+        if (s.state !== trainingV1.JobState.JOB_STATE_RUNNING || s.step === 0) return;
         const losses = s.layerLosses.map((l) => l.nats.toFixed(3)).join(' ');
         progress.update(`step ${s.step}/${s.numSteps} [${bar(s.step / s.numSteps)}] loss ${losses} | ${Math.round(s.tokensPerSecond)} tok/s`);
-      }
-    }
-    process.off('SIGINT', stop);
-    if (!last || last.state !== trainingV1.JobState.JOB_STATE_SUCCEEDED) {
+      },
+    });
+    if (last.state !== trainingV1.JobState.JOB_STATE_SUCCEEDED) {
       progress.done('stopped');
-      throw new Error(last?.message || 'the job ended without a status');
+      throw new Error(last.message || 'the job ended without a message');
     }
     progress.done(`${last.step} steps, ${last.tokensSeen} tokens`);
     console.log(`lens written to ${values.output} (config.json, params.pt, params.safetensors); per-step log: train_log.jsonl`);
