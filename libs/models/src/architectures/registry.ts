@@ -1,8 +1,10 @@
 /**
  * The model families by HF `model_type`, as transformers.js's registry: config.json
  * parsing (config/parse.ts) and the forward pass (model/load.ts) both look a model up
- * here. Adding a family = a folder named after its model_type (config.ts, weights.ts,
- * index.ts) and one line here.
+ * here. Adding a family = a folder named after its model_type (config.ts: the config.json
+ * reader and its ArchConfig; weights.ts: checkpoint names -> our params; index.ts: the
+ * decoder, runtime inputs, unembedding and the Architecture) and its line here (with the
+ * import). config/index.ts re-exports the family's config type for the public API.
  */
 import type { Architecture, ArchConfig } from './common/types';
 import { gpt2 } from './gpt2';

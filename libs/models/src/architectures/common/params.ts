@@ -120,7 +120,7 @@ export class ParamReader {
   /**
    * The LM head as `lm_head` [inDim, vocab]: `name` [vocab, inDim] unless `tied`, else the
    * `embed` param read transposed. An untied config whose checkpoint lacks `name` is an
-   * error, or with `tieWhenMissing` ties as well (old GPT-2 and GPT-NeoX uploads).
+   * error, or with `tieWhenMissing` (GPT-2, GPT-NeoX) ties as well.
    */
   head(name: string, inDim: number, vocab: number, tied: boolean, tieWhenMissing = false): void {
     if (!tied && (!tieWhenMissing || this.has(name))) this.takeLinear('lm_head', name, inDim, vocab);
