@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkHealth, status, unavailable, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
 import { serviceNames } from '@tuned-lens/proto';
 import { ActivationClient, type ExtractedBatch } from './activationClient';
+import { toLensUnembedding } from './unembedding';
 
 /** Codes where another replica (or a later try) may succeed; anything else is the input's fault. */
 const RETRYABLE = new Set<number>([status.UNAVAILABLE, status.CANCELLED, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.INTERNAL, status.UNKNOWN]);
@@ -77,8 +78,9 @@ export class ActivationPool {
     return this.firstAnswer((c) => c.info());
   }
 
+  /** The unembedding in the lens library's shape, checked against the hash the service announced. */
   unembedding() {
-    return this.firstAnswer((c) => c.unembedding());
+    return this.firstAnswer(async (c) => toLensUnembedding(await c.unembedding(), c.address));
   }
 
   /** The deadline the next batch gets (ms). */

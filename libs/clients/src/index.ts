@@ -2,3 +2,4 @@ export { TokenizerClient, type ChunkBatch, type ChunkEvent } from './tokenizerCl
 export { ActivationClient, type ExtractOptions, type ExtractedBatch, type TokenBatchInput, type Unembedding } from './activationClient';
 export { ActivationPool, type ActivationPoolOptions } from './activationPool';
 export { TrainingClient, EvaluationClient, type JobClient } from './jobClients';
+export { toLensUnembedding, unembedSha256 } from './unembedding';

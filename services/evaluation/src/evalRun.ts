@@ -12,12 +12,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ActivationClient, TokenizerClient, type ExtractedBatch, type TokenBatchInput } from '@tuned-lens/clients';
+import { ActivationClient, TokenizerClient, toLensUnembedding, type ExtractedBatch, type TokenBatchInput } from '@tuned-lens/clients';
 import { CancelledError, failedPrecondition, invalidArgument, parseAddress, resolveOutputInRoots, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
 import type { Engine } from '@tuned-lens/engine';
 import { ExtraMetrics, LensEvaluator, aggregateMetricsJson, readLensConfig, withLayerTransfer, writeFileAtomic, CONFIG_JSON, type EvalResult, type TransferResult } from '@tuned-lens/lens';
 import type { evaluationV1 } from '@tuned-lens/proto';
-import { lensUnembedding } from './upstream';
 import type { LensStore } from './lensStore';
 import type { EvaluationMetrics } from './metrics';
 
@@ -162,7 +161,7 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
       }
     });
     const L = info.numLayers;
-    const u = lensUnembedding(await acts[0].unembedding());
+    const u = toLensUnembedding(await acts[0].unembedding(), cfg.activationEndpoints[0]);
     checkCancelled();
     const tuned = cfg.lensPath
       ? deps.lenses.load(cfg.lensPath, { modelName: info.modelName, numLayers: L, dModel: info.dModel, unembedHash: info.unembedHash })

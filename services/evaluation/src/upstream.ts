@@ -5,34 +5,13 @@
  * upstreams answer, and reloads when the activation service starts serving another
  * model (its unembedding hash changes).
  */
-import { createHash } from 'node:crypto';
-import { ActivationClient, TokenizerClient, type Unembedding as WireUnembedding } from '@tuned-lens/clients';
+import { ActivationClient, TokenizerClient, toLensUnembedding } from '@tuned-lens/clients';
 import { failedPrecondition, unavailable, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
 import type { Engine } from '@tuned-lens/engine';
 import { LensPredictor, type Unembedding } from '@tuned-lens/lens';
 import { activationV1, tokenizerV1 } from '@tuned-lens/proto';
 
 /** The activation service's unembedding as the lens math takes it; checks its hash. */
-export function lensUnembedding(w: WireUnembedding): Unembedding {
-  const h = w.header;
-  const norm = h.finalNorm === activationV1.NormKind.NORM_KIND_LAYER_NORM ? 'layer_norm'
-    : h.finalNorm === activationV1.NormKind.NORM_KIND_RMS_NORM ? 'rms_norm'
-    : h.finalNorm === activationV1.NormKind.NORM_KIND_RMS_NORM_PLUS_ONE ? 'rms_norm_plus_one'
-    : undefined;
-  if (!norm) throw failedPrecondition(`the activation service sent an unknown final norm kind ${h.finalNorm}`);
-  const get = (name: string) => w.tensors.get(name)?.data;
-  const lmHead = get('lm_head.weight');
-  const normWeight = get('final_norm.weight');
-  if (!lmHead || !normWeight) throw failedPrecondition('the activation service sent no lm_head.weight or final_norm.weight');
-  if (lmHead.length !== h.vocabSize * h.dModel) throw failedPrecondition(`lm_head.weight has ${lmHead.length} values, expected ${h.vocabSize} x ${h.dModel}`);
-  const sha = createHash('sha256').update(new Uint8Array(lmHead.buffer, lmHead.byteOffset, lmHead.byteLength)).digest('hex');
-  if (h.unembedHash && sha !== h.unembedHash) throw failedPrecondition(`the unembedding received hashes to ${sha.slice(0, 12)}…, the activation service says ${h.unembedHash.slice(0, 12)}…`);
-  return {
-    norm, eps: h.normEps, dModel: h.dModel, vocabSize: h.vocabSize,
-    normWeight, normBias: get('final_norm.bias'), lmHead, lmHeadBias: get('lm_head.bias'),
-  };
-}
-
 /**
  * Every token id's text (each decoded on its own, special tokens kept), fetched once in
  * a few Decode calls. Ids the tokenizer does not know (a padded embedding) read `<id N>`.
@@ -126,7 +105,7 @@ export class ModelLink {
     this.connecting ??= (async () => {
       try {
         const [info, tokenizerInfo] = await Promise.all([this.activation.info(), this.tokenizer.info()]);
-        const unembedding = lensUnembedding(await this.activation.unembedding());
+        const unembedding = toLensUnembedding(await this.activation.unembedding(), this.opts.activationEndpoint);
         if (unembedding.dModel !== info.dModel || unembedding.vocabSize !== info.vocabSize) {
           throw failedPrecondition(`the unembedding is [${unembedding.vocabSize}, ${unembedding.dModel}] but the model says vocab ${info.vocabSize}, d_model ${info.dModel}`);
         }

@@ -14,7 +14,7 @@ import { ActivationPool, TokenizerClient } from '@tuned-lens/clients';
 import type { EngineChoice } from '@tuned-lens/engine';
 import { TableJob, abortable, failedPrecondition, readAhead, invalidArgument, type ClientTlsConfig, type JobState, type Logger } from '@tuned-lens/grpc-kit';
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type StepStats, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
-import { activationV1, type trainingV1 } from '@tuned-lens/proto';
+import type { trainingV1 } from '@tuned-lens/proto';
 import { listCheckpoints, loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
 import { resumeFingerprint, resumeMismatch, type JobConfig } from './config';
 import { permutedChunks } from './dataFeed';
@@ -129,13 +129,8 @@ export class TrainingJob extends TableJob {
         throw invalidArgument(`tokens_per_step ${cfg.tokensPerStep} must be a multiple of the sequence length ${seqLen} (max_seq_len capped by the model's context)`);
       }
       const samplesPerStep = cfg.tokensPerStep / seqLen;
-      const ue = await pool.unembedding();
-      const t = (n: string) => ue.tensors.get(n)?.data;
-      const u: Unembedding = {
-        norm: normKindOf(ue.header.finalNorm), eps: ue.header.normEps,
-        normWeight: t('final_norm.weight')!, normBias: t('final_norm.bias'), lmHead: t('lm_head.weight')!, lmHeadBias: t('lm_head.bias'),
-        dModel: info.dModel, vocabSize: info.vocabSize,
-      };
+      // Checked against the hash the service announced (a lens records it as unembed_sha256).
+      const u: Unembedding = await pool.unembedding();
       const L = info.numLayers;
       const fingerprint = resumeFingerprint(cfg, seqLen);
 
@@ -336,14 +331,5 @@ export function checkLensFits(cfg: { dModel: number; numHiddenLayers: number; un
   }
   if (cfg.unembedSha256 && cfg.unembedSha256 !== info.unembedHash) {
     throw failedPrecondition(`lens ${what} was trained for another model: its unembedding hash ${cfg.unembedSha256.slice(0, 12)}... differs from ${info.modelName}'s ${info.unembedHash.slice(0, 12)}...`);
-  }
-}
-
-function normKindOf(k: activationV1.NormKind): Unembedding['norm'] {
-  switch (k) {
-    case activationV1.NormKind.NORM_KIND_LAYER_NORM: return 'layer_norm';
-    case activationV1.NormKind.NORM_KIND_RMS_NORM: return 'rms_norm';
-    case activationV1.NormKind.NORM_KIND_RMS_NORM_PLUS_ONE: return 'rms_norm_plus_one';
-    default: throw failedPrecondition(`the activation service reported an unknown final norm (${k})`);
   }
 }
