@@ -1,14 +1,19 @@
 /**
  * The ChunkAndTokenize stream: the original tuned-lens data pipeline over a corpus file
  * on this server or over documents the client streams, sent back as I32 token chunks.
+ * Each group's text is encoded in a worker thread (see chunkOffThread); reading, chunking
+ * and sending stay here, one group at a time, as fast as the client takes the frames.
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { tensorV1, tokenizerV1 } from '@tuned-lens/proto';
 import {
   invalidArgument, notFound, resourceExhausted, resolveFileInRoots, writeMessage, type Logger,
 } from '@tuned-lens/grpc-kit';
-import { chunkAndTokenize, readCorpus, shuffledDocuments, CorpusError, ChunkingError, planChunking, type TokenChunk } from '@tuned-lens/data';
-import type { TokenizerHolder } from './tokenizerHolder';
+import {
+  chunkAndTokenize, documentsFrom, groupDocuments, joinWithEos, readCorpus, shuffledDocuments, CorpusError, ChunkingError, planChunking,
+  type ChunkEvent, type ChunkingPlan, type ChunkTokenizer, type DocumentSource, type TokenChunk,
+} from '@tuned-lens/data';
+import type { TokenizerHolder, Tokenizing } from './tokenizerHolder';
 import type { TokenizerLimits } from './limits';
 
 type Call = ServerDuplexStream<tokenizerV1.ChunkAndTokenizeRequest, tokenizerV1.ChunkAndTokenizeResponse>;
@@ -27,19 +32,19 @@ export class ChunkStreams {
   ) {}
 
   async handle(call: Call): Promise<void> {
-    const tokenizer = this.holder.get();
+    const tokenizing = this.holder.get();
     if (this.active >= this.limits.maxConcurrentStreams) {
       throw resourceExhausted(`${this.active} ChunkAndTokenize streams are running, the limit is ${this.limits.maxConcurrentStreams}; retry later`, 5_000);
     }
     this.active++;
     try {
-      await this.run(call, tokenizer);
+      await this.run(call, tokenizing);
     } finally {
       this.active--;
     }
   }
 
-  private async run(call: Call, tokenizer: ReturnType<TokenizerHolder['get']>): Promise<void> {
+  private async run(call: Call, tokenizing: Tokenizing): Promise<void> {
     // The default async iterator destroys the stream when reading ends, which would
     // also close our sending side: documents end long before the last chunk is sent.
     const requests = call.iterator({ destroyOnReturn: false }) as AsyncIterator<tokenizerV1.ChunkAndTokenizeRequest>;
@@ -56,7 +61,7 @@ export class ChunkStreams {
     }
     let plan;
     try {
-      plan = planChunking(tokenizer, {
+      plan = planChunking(tokenizing.tokenizer, {
         maxSeqLen: config.maxSeqLen || undefined,
         docsPerGroup: config.docsPerGroup || undefined,
         returnFinalBatch: config.returnFinalBatch,
@@ -106,8 +111,10 @@ export class ChunkStreams {
     };
 
     const started = Date.now();
+    const cancelled = new AbortController();
+    call.once('cancelled', () => cancelled.abort());
     try {
-      for await (const ev of chunkAndTokenize(documents, tokenizer, plan)) {
+      for await (const ev of chunkOffThread(documents, tokenizing, plan, cancelled.signal)) {
         if (call.cancelled) return;
         if (ev.type === 'summary') {
           await flush();
@@ -163,4 +170,33 @@ export class ChunkStreams {
       }
     }
   }
+}
+
+/**
+ * The library's chunkAndTokenize with each group's encoding done by `tokenizing` (in a
+ * worker for all but small groups), so chunking stays byte for byte the library's.
+ * chunkAndTokenize encodes synchronously; so here the same groups are formed one step
+ * ahead of it, each group's text encoded before its first document is passed on, and the
+ * tokenizer it is given answers `encode` with those ids (checking the text is the one
+ * prepared). One group is in memory at a time, as before (its text twice, briefly).
+ */
+function chunkOffThread(documents: DocumentSource, tokenizing: Tokenizing, plan: ChunkingPlan, signal: AbortSignal): AsyncGenerator<ChunkEvent> {
+  const prepared: Array<{ text: string; ids: Int32Array }> = [];
+  async function* encodedAhead(): AsyncGenerator<string> {
+    for await (const group of groupDocuments(documentsFrom(documents), plan.docsPerGroup)) {
+      const text = joinWithEos(group, plan.eosText);
+      prepared.push({ text, ids: await tokenizing.encodeIds(text, signal) });
+      yield* group;
+    }
+  }
+  const answering: ChunkTokenizer = {
+    eosToken: tokenizing.tokenizer.eosToken,
+    modelMaxLength: tokenizing.tokenizer.modelMaxLength,
+    encode(text, options) {
+      const next = prepared.shift();
+      if (!options.addSpecialTokens || next?.text !== text) throw new Error('chunking asked for an encoding other than the one prepared for its group');
+      return next.ids;
+    },
+  };
+  return chunkAndTokenize(encodedAhead(), answering, plan);
 }

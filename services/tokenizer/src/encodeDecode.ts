@@ -1,12 +1,12 @@
 /** GetTokenizerInfo, Encode and Decode. */
 import { tokenizerV1 } from '@tuned-lens/proto';
 import { invalidArgument, resourceExhausted } from '@tuned-lens/grpc-kit';
-import { decodeUtf8Strict, InvalidUtf8Error, TokenIdError } from '@tuned-lens/tokenization';
-import type { TokenizerHolder } from './tokenizerHolder';
+import { decodeUtf8Strict, InvalidUtf8Error } from '@tuned-lens/tokenization';
+import type { EncodeReply, TokenizerHolder } from './tokenizerHolder';
 import type { TokenizerLimits } from './limits';
 
 export function tokenizerInfo(holder: TokenizerHolder): tokenizerV1.GetTokenizerInfoResponse {
-  const t = holder.get();
+  const t = holder.get().tokenizer;
   return {
     name: t.name,
     vocabSize: t.vocabSize,
@@ -32,8 +32,8 @@ function inputText(input: tokenizerV1.TextInput, i: number): string {
   }
 }
 
-export function encode(holder: TokenizerHolder, req: tokenizerV1.EncodeRequest, limits: TokenizerLimits): tokenizerV1.EncodeResponse {
-  const tokenizer = holder.get();
+export async function encode(holder: TokenizerHolder, req: tokenizerV1.EncodeRequest, limits: TokenizerLimits, signal: AbortSignal): Promise<EncodeReply> {
+  const tokenizing = holder.get();
   if (req.inputs.length === 0) throw invalidArgument('no inputs: give at least one text');
   if (req.inputs.length > limits.maxBatch) {
     throw resourceExhausted(`${req.inputs.length} inputs in one request; the limit is ${limits.maxBatch}: split the batch`);
@@ -47,17 +47,11 @@ export function encode(holder: TokenizerHolder, req: tokenizerV1.EncodeRequest, 
   if (chars > limits.maxCharsPerRequest) {
     throw resourceExhausted(`${chars} characters in one request; the limit is ${limits.maxCharsPerRequest}: split the batch`);
   }
-  return {
-    encodings: texts.map((text) => {
-      const ids = tokenizer.encode(text, { addSpecialTokens: req.addSpecialTokens });
-      const tokens = req.returnTokens ? Array.from(ids, (id) => tokenizer.idToToken(id) ?? '') : [];
-      return { ids: Array.from(ids), tokens };
-    }),
-  };
+  return tokenizing.encode({ texts, addSpecialTokens: req.addSpecialTokens, returnTokens: req.returnTokens }, signal);
 }
 
-export function decode(holder: TokenizerHolder, req: tokenizerV1.DecodeRequest, limits: TokenizerLimits): tokenizerV1.DecodeResponse {
-  const tokenizer = holder.get();
+export async function decode(holder: TokenizerHolder, req: tokenizerV1.DecodeRequest, limits: TokenizerLimits, signal: AbortSignal): Promise<tokenizerV1.DecodeResponse> {
+  const tokenizing = holder.get();
   if (req.sequences.length > limits.maxBatch) {
     throw resourceExhausted(`${req.sequences.length} sequences in one request; the limit is ${limits.maxBatch}: split the batch`);
   }
@@ -65,14 +59,5 @@ export function decode(holder: TokenizerHolder, req: tokenizerV1.DecodeRequest, 
   if (total > limits.maxIdsPerRequest) {
     throw resourceExhausted(`${total} token ids in one request; the limit is ${limits.maxIdsPerRequest}: split the batch`);
   }
-  return {
-    texts: req.sequences.map((seq, i) => {
-      try {
-        return tokenizer.decode(seq.ids, { skipSpecialTokens: req.skipSpecialTokens });
-      } catch (err) {
-        if (err instanceof TokenIdError) throw invalidArgument(`sequences[${i}]: ${err.message}`);
-        throw err;
-      }
-    }),
-  };
+  return { texts: await tokenizing.decode(req.sequences.map((s) => s.ids), req.skipSpecialTokens, signal) };
 }
