@@ -9,6 +9,18 @@ import { evaluationV1, trainingV1 } from '@tuned-lens/proto';
 /** A job watch stays open this long at most (a week: training runs are long). */
 const WATCH_DEADLINE_MS = 7 * 24 * 3600_000;
 
+/** The call options of a watch. */
+const watchOptions = () => ({ deadline: new Date(Date.now() + WATCH_DEADLINE_MS) });
+
+/** The statuses of a server-streaming watch call; leaving the loop cancels the call. */
+async function* statuses<S>(call: AsyncIterable<{ status?: S }> & { cancel(): void }): AsyncGenerator<S> {
+  try {
+    for await (const res of call) if (res.status) yield res.status;
+  } finally {
+    call.cancel();
+  }
+}
+
 export interface JobClient<Config, Status> {
   readonly address: string;
   start(config: Config): Promise<string>;
@@ -43,13 +55,8 @@ export class TrainingClient implements JobClient<trainingV1.TrainConfig, trainin
     return (await unary(this.raw, this.raw.cancelJob, { jobId: id })).status!;
   }
 
-  async *watch(id: string): AsyncGenerator<trainingV1.JobStatus> {
-    const call = this.raw.watchJob({ jobId: id }, { deadline: new Date(Date.now() + WATCH_DEADLINE_MS) });
-    try {
-      for await (const res of call as AsyncIterable<trainingV1.WatchJobResponse>) if (res.status) yield res.status;
-    } finally {
-      call.cancel();
-    }
+  watch(id: string): AsyncGenerator<trainingV1.JobStatus> {
+    return statuses(this.raw.watchJob({ jobId: id }, watchOptions()));
   }
 
   close(): void {
@@ -76,13 +83,8 @@ export class EvaluationClient implements JobClient<evaluationV1.EvalConfig, eval
     return (await unary(this.raw, this.raw.cancelEvaluation, { evalId: id })).status!;
   }
 
-  async *watch(id: string): AsyncGenerator<evaluationV1.EvalStatus> {
-    const call = this.raw.watchEvaluation({ evalId: id }, { deadline: new Date(Date.now() + WATCH_DEADLINE_MS) });
-    try {
-      for await (const res of call as AsyncIterable<evaluationV1.WatchEvaluationResponse>) if (res.status) yield res.status;
-    } finally {
-      call.cancel();
-    }
+  watch(id: string): AsyncGenerator<evaluationV1.EvalStatus> {
+    return statuses(this.raw.watchEvaluation({ evalId: id }, watchOptions()));
   }
 
   close(): void {

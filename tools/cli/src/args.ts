@@ -48,32 +48,29 @@ export function portOption(value: string | undefined, flag: string, fallback: nu
 }
 
 /**
- * A local file the user named, checked before any service starts: a typo is reported at
+ * A local path the user named, checked before any service starts: a typo is reported at
  * once, quoting the path as typed (not after seconds of start-up as a server's bare name).
+ * Returns the absolute path.
  */
-export function existingFile(value: string, flag: string): string {
+function existingPath(value: string, flag: string, kind: 'file' | 'folder'): string {
   const path = resolve(value);
-  if (!existsSync(path)) throw new UsageError(`--${flag} "${value}": no such file${value === path ? '' : ` (looked for ${path})`}`);
-  if (!statSync(path).isFile()) throw new UsageError(`--${flag} "${value}" is a folder, not a file`);
+  if (!existsSync(path)) throw new UsageError(`--${flag} "${value}": no such ${kind}${value === path ? '' : ` (looked for ${path})`}`);
+  const isFolder = statSync(path).isDirectory();
+  if (kind === 'file' && isFolder) throw new UsageError(`--${flag} "${value}" is a folder, not a file`);
+  if (kind === 'folder' && !isFolder) {
+    throw new UsageError(flag === 'model' ? `--${flag} "${value}" is a file; give the model's folder (with config.json, the weights and the tokenizer)` : `--${flag} "${value}" is a file, not a folder`);
+  }
   return path;
 }
 
-/**
- * A local Hugging Face model folder the user named: it must exist and hold config.json
- * (what every save_pretrained folder has), checked before any service starts.
- */
+export const existingFile = (value: string, flag: string): string => existingPath(value, flag, 'file');
+
+/** A local folder the user named (a lens, say). */
+export const existingDir = (value: string, flag: string): string => existingPath(value, flag, 'folder');
+
+/** A local Hugging Face model folder: it must hold config.json (what every save_pretrained folder has). */
 export function existingModelDir(value: string, flag = 'model'): string {
-  const path = resolve(value);
-  if (!existsSync(path)) throw new UsageError(`--${flag} "${value}": no such folder${value === path ? '' : ` (looked for ${path})`}`);
-  if (!statSync(path).isDirectory()) throw new UsageError(`--${flag} "${value}" is a file; give the model's folder (with config.json, the weights and the tokenizer)`);
+  const path = existingPath(value, flag, 'folder');
   if (!existsSync(join(path, 'config.json'))) throw new UsageError(`--${flag} "${value}" has no config.json: it is not a Hugging Face model folder`);
-  return path;
-}
-
-/** A local folder the user named (a lens, say), checked before any service starts. */
-export function existingDir(value: string, flag: string): string {
-  const path = resolve(value);
-  if (!existsSync(path)) throw new UsageError(`--${flag} "${value}": no such folder${value === path ? '' : ` (looked for ${path})`}`);
-  if (!statSync(path).isDirectory()) throw new UsageError(`--${flag} "${value}" is a file, not a folder`);
   return path;
 }

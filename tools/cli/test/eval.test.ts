@@ -3,8 +3,6 @@
 // against an independent float64 computation in services/evaluation/test.)
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,22 +10,13 @@ import { tmpdir } from 'node:os';
 import { tinyModelsDir, valCorpus } from '@tuned-lens/fixtures';
 import { makeLensConfig, writeLensFolder } from '@tuned-lens/lens';
 import { loadModel } from '@tuned-lens/models';
+import { runBin } from './runBin';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(root, 'node_modules/.bin/tuned-lens');
 const model = join(tinyModelsDir, 'tiny-gpt2');
 const work = mkdtempSync(join(tmpdir(), 'cli-eval-'));
 const corpus = join(work, 'corpus.jsonl');
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const run = runBin;
 
 before(async () => {
   writeFileSync(corpus, readFileSync(valCorpus, 'utf8').split('\n').filter(Boolean).slice(0, 20).join('\n') + '\n');

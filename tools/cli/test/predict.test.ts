@@ -2,8 +2,6 @@
 // services on loopback. The table and the plot come from the same frames --json prints.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -11,23 +9,14 @@ import { tmpdir } from 'node:os';
 import { tinyModelsDir } from '@tuned-lens/fixtures';
 import { makeLensConfig, writeLensFolder } from '@tuned-lens/lens';
 import { loadModel } from '@tuned-lens/models';
+import { runBin } from './runBin';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(root, 'node_modules/.bin/tuned-lens');
 const model = join(tinyModelsDir, 'tiny-gpt2');
 const work = mkdtempSync(join(tmpdir(), 'cli-predict-'));
 const lens = join(work, 'tiny-lens');
 const text = 'The cat sat on the mat and looked at the dog.';
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const run = runBin;
 
 before(async () => {
   const m = await loadModel(model);
