@@ -37,6 +37,9 @@ const options = [
   'oneof=unions',
   'useExactTypes=false',
   'outputJsonMethods=true',
+  // Honour [jstype = JS_STRING]: such 64-bit fields are decimal strings in TypeScript
+  // (every value round-trips) instead of numbers (above 2^53 the decoder throws).
+  'useJsTypeOverride=true',
 ].join(',');
 const run = spawnSync(join(root, 'node_modules/.bin/protoc'), [
   `--plugin=protoc-gen-ts_proto=${join(root, 'node_modules/.bin/protoc-gen-ts_proto')}`,

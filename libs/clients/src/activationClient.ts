@@ -106,7 +106,7 @@ export class ActivationClient {
       await writeMessage(call, { payload: { $case: 'config', config } });
       for await (const b of batches) {
         const data = Buffer.from(b.inputIds.buffer, b.inputIds.byteOffset, b.inputIds.byteLength);
-        await writeMessage(call, { payload: { $case: 'batch', batch: { batchId: b.batchId, inputIds: { dtype: tensorV1.Dtype.DTYPE_I32, shape: [b.batch, b.seq], data } } } });
+        await writeMessage(call, { payload: { $case: 'batch', batch: { batchId: String(b.batchId), inputIds: { dtype: tensorV1.Dtype.DTYPE_I32, shape: [b.batch, b.seq], data } } } });
       }
       call.end();
     })().catch((err) => {
@@ -132,7 +132,7 @@ export class ActivationClient {
             else hiddenStates.set(Number(key), a.result().data);
           }
           current = new Map();
-          yield { batchId: f.batchDone.batchId, hiddenStates, logits, forwardSeconds: f.batchDone.forwardSeconds, tokens: f.batchDone.tokens };
+          yield { batchId: Number(f.batchDone.batchId), hiddenStates, logits, forwardSeconds: f.batchDone.forwardSeconds, tokens: f.batchDone.tokens };
         }
       }
       await sending;

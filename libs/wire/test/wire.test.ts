@@ -13,13 +13,13 @@ function randomF32(n: number, seed = 1): Float32Array {
 test('one-copy ExtractResponse frames decode to exactly what the standard encoder gives', () => {
   const values = randomF32(3 * 5 * 7);
   for (const chunk of toTensorChunks(values, [3, 5, 7], 'F32', 64)) {
-    const msg: activationV1.ExtractResponse = { frame: { $case: 'chunk', chunk: { batchId: 2 ** 40 + 3, kind: activationV1.OutputKind.OUTPUT_KIND_HIDDEN_STATE, layer: 3, chunk } } };
+    const msg: activationV1.ExtractResponse = { frame: { $case: 'chunk', chunk: { batchId: '18446744073709551615', kind: activationV1.OutputKind.OUTPUT_KIND_HIDDEN_STATE, layer: 3, chunk } } };
     const fast = serializeExtractResponse(msg);
     const standard = Buffer.from(activationV1.ExtractResponse.encode(msg).finish());
     assert.deepEqual(activationV1.ExtractResponse.decode(fast), activationV1.ExtractResponse.decode(standard));
     assert.equal(fast.byteLength, standard.byteLength);
   }
-  const done: activationV1.ExtractResponse = { frame: { $case: 'batchDone', batchDone: { batchId: 1, forwardSeconds: 0.5, tokens: 10 } } };
+  const done: activationV1.ExtractResponse = { frame: { $case: 'batchDone', batchDone: { batchId: '1', forwardSeconds: 0.5, tokens: 10 } } };
   assert.deepEqual(activationV1.ExtractResponse.decode(serializeExtractResponse(done)), done);
 });
 

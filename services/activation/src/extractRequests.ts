@@ -22,7 +22,8 @@ export interface StreamConfig {
 
 /** One token batch as the model takes it. */
 export interface TokenBatch {
-  batchId: number;
+  /** The client's uint64 id as a decimal string (any value round-trips), echoed on every frame. */
+  batchId: string;
   /** [b, t] row-major. */
   ids: Int32Array;
   b: number;
@@ -57,7 +58,7 @@ export function readBatch(batch: activationV1.TokenBatch, limits: ActivationLimi
   if (!t) throw invalidArgument(`batch ${batch.batchId}: input_ids is missing`);
   if (t.shape.length !== 2) throw invalidArgument(`batch ${batch.batchId}: input_ids must be [batch, seq], got shape [${t.shape.join(', ')}]`);
   const [b, s] = t.shape;
-  if (b < 1 || s < 1) throw invalidArgument(`batch ${batch.batchId}: empty input_ids [${b}, ${s}]`);
+  if (b < 1 || s < 1) throw invalidArgument(`batch ${batch.batchId}: input_ids.shape [${b}, ${s}]: batch and seq must both be at least 1`);
   if (b * s > limits.maxTokensPerBatch) throw resourceExhausted(`batch ${batch.batchId}: ${b * s} tokens, the limit is ${limits.maxTokensPerBatch} per batch; send smaller batches`);
   let dtype;
   try {

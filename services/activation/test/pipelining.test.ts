@@ -48,15 +48,15 @@ function openRawExtract(client: ActivationClient, tags: number[], deadlineMs = 1
   call.write({ payload: { $case: 'config', config: { layers: [], dtype: tensorV1.Dtype.DTYPE_F32, convention: 0, includeLogits: false, maxChunkBytes: CHUNK } } });
   for (const tag of tags) {
     const ids = new Int32Array(SEQ).fill(tag);
-    call.write({ payload: { $case: 'batch', batch: { batchId: tag, inputIds: { dtype: tensorV1.Dtype.DTYPE_I32, shape: [1, SEQ], data: Buffer.from(ids.buffer) } } } });
+    call.write({ payload: { $case: 'batch', batch: { batchId: String(tag), inputIds: { dtype: tensorV1.Dtype.DTYPE_I32, shape: [1, SEQ], data: Buffer.from(ids.buffer) } } } });
   }
   const frames: Frame[] = [];
   call.on('data', (res: activationV1.ExtractResponse) => {
     const f = res.frame;
     if (f?.$case === 'chunk') {
       const data = f.chunk.chunk!.data;
-      frames.push({ batchId: f.chunk.batchId, what: 'chunk', layer: f.chunk.layer, first: new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + 4))[0] });
-    } else if (f?.$case === 'batchDone') frames.push({ batchId: f.batchDone.batchId, what: 'done' });
+      frames.push({ batchId: Number(f.chunk.batchId), what: 'chunk', layer: f.chunk.layer, first: new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + 4))[0] });
+    } else if (f?.$case === 'batchDone') frames.push({ batchId: Number(f.batchDone.batchId), what: 'done' });
   });
   call.on('error', () => {}); // the status comes with 'status'; only the deadline test looks at it
   const status = new Promise<number>((resolve) => call.on('status', (s: { code: number }) => resolve(s.code)));

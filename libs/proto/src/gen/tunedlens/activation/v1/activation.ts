@@ -230,8 +230,11 @@ export interface ExtractConfig {
 }
 
 export interface TokenBatch {
-  /** Chosen by the client, echoed on every frame of this batch. */
-  batchId: number;
+  /**
+   * Chosen by the client (any uint64), echoed exactly on every frame of this batch.
+   * JS_STRING: TypeScript holds it as a decimal string, so ids above 2^53 survive.
+   */
+  batchId: string;
   /** I32 or I64 [batch, seq]; every id < vocab_size, seq <= context_length. */
   inputIds: Tensor | undefined;
 }
@@ -250,7 +253,7 @@ export interface ExtractRequest {
  * (logits: [batch, seq, vocab]), cut on whole rows where a row fits.
  */
 export interface ActivationChunk {
-  batchId: number;
+  batchId: string;
   kind: OutputKind;
   /** Hidden-state index 0..L; -1 for logits. */
   layer: number;
@@ -258,7 +261,7 @@ export interface ActivationChunk {
 }
 
 export interface BatchDone {
-  batchId: number;
+  batchId: string;
   /** Wall time of the forward pass. */
   forwardSeconds: number;
   tokens: number;
@@ -1160,12 +1163,12 @@ export const ExtractConfig: MessageFns<ExtractConfig> = {
 };
 
 function createBaseTokenBatch(): TokenBatch {
-  return { batchId: 0, inputIds: undefined };
+  return { batchId: "0", inputIds: undefined };
 }
 
 export const TokenBatch: MessageFns<TokenBatch> = {
   encode(message: TokenBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.batchId !== 0) {
+    if (message.batchId !== "0") {
       writer.uint32(8).uint64(message.batchId);
     }
     if (message.inputIds !== undefined) {
@@ -1192,7 +1195,7 @@ export const TokenBatch: MessageFns<TokenBatch> = {
               break;
             }
 
-            message.batchId = longToNumber(reader.uint64());
+            message.batchId = reader.uint64().toString();
             continue;
           }
           case 2: {
@@ -1218,10 +1221,10 @@ export const TokenBatch: MessageFns<TokenBatch> = {
   fromJSON(object: any): TokenBatch {
     return {
       batchId: isSet(object.batchId)
-        ? globalThis.Number(object.batchId)
+        ? globalThis.String(object.batchId)
         : isSet(object.batch_id)
-        ? globalThis.Number(object.batch_id)
-        : 0,
+        ? globalThis.String(object.batch_id)
+        : "0",
       inputIds: isSet(object.inputIds)
         ? Tensor.fromJSON(object.inputIds)
         : isSet(object.input_ids)
@@ -1232,8 +1235,8 @@ export const TokenBatch: MessageFns<TokenBatch> = {
 
   toJSON(message: TokenBatch): unknown {
     const obj: any = {};
-    if (message.batchId !== 0) {
-      obj.batchId = Math.round(message.batchId);
+    if (message.batchId !== "0") {
+      obj.batchId = globalThis.String(message.batchId);
     }
     if (message.inputIds !== undefined) {
       obj.inputIds = Tensor.toJSON(message.inputIds);
@@ -1246,7 +1249,7 @@ export const TokenBatch: MessageFns<TokenBatch> = {
   },
   fromPartial(object: DeepPartial<TokenBatch>): TokenBatch {
     const message = createBaseTokenBatch();
-    message.batchId = object.batchId ?? 0;
+    message.batchId = object.batchId ?? "0";
     message.inputIds = (object.inputIds !== undefined && object.inputIds !== null)
       ? Tensor.fromPartial(object.inputIds)
       : undefined;
@@ -1356,12 +1359,12 @@ export const ExtractRequest: MessageFns<ExtractRequest> = {
 };
 
 function createBaseActivationChunk(): ActivationChunk {
-  return { batchId: 0, kind: 0, layer: 0, chunk: undefined };
+  return { batchId: "0", kind: 0, layer: 0, chunk: undefined };
 }
 
 export const ActivationChunk: MessageFns<ActivationChunk> = {
   encode(message: ActivationChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.batchId !== 0) {
+    if (message.batchId !== "0") {
       writer.uint32(8).uint64(message.batchId);
     }
     if (message.kind !== 0) {
@@ -1394,7 +1397,7 @@ export const ActivationChunk: MessageFns<ActivationChunk> = {
               break;
             }
 
-            message.batchId = longToNumber(reader.uint64());
+            message.batchId = reader.uint64().toString();
             continue;
           }
           case 2: {
@@ -1436,10 +1439,10 @@ export const ActivationChunk: MessageFns<ActivationChunk> = {
   fromJSON(object: any): ActivationChunk {
     return {
       batchId: isSet(object.batchId)
-        ? globalThis.Number(object.batchId)
+        ? globalThis.String(object.batchId)
         : isSet(object.batch_id)
-        ? globalThis.Number(object.batch_id)
-        : 0,
+        ? globalThis.String(object.batch_id)
+        : "0",
       kind: isSet(object.kind) ? outputKindFromJSON(object.kind) : 0,
       layer: isSet(object.layer) ? globalThis.Number(object.layer) : 0,
       chunk: isSet(object.chunk) ? TensorChunk.fromJSON(object.chunk) : undefined,
@@ -1448,8 +1451,8 @@ export const ActivationChunk: MessageFns<ActivationChunk> = {
 
   toJSON(message: ActivationChunk): unknown {
     const obj: any = {};
-    if (message.batchId !== 0) {
-      obj.batchId = Math.round(message.batchId);
+    if (message.batchId !== "0") {
+      obj.batchId = globalThis.String(message.batchId);
     }
     if (message.kind !== 0) {
       obj.kind = outputKindToJSON(message.kind);
@@ -1468,7 +1471,7 @@ export const ActivationChunk: MessageFns<ActivationChunk> = {
   },
   fromPartial(object: DeepPartial<ActivationChunk>): ActivationChunk {
     const message = createBaseActivationChunk();
-    message.batchId = object.batchId ?? 0;
+    message.batchId = object.batchId ?? "0";
     message.kind = object.kind ?? 0;
     message.layer = object.layer ?? 0;
     message.chunk = (object.chunk !== undefined && object.chunk !== null)
@@ -1479,12 +1482,12 @@ export const ActivationChunk: MessageFns<ActivationChunk> = {
 };
 
 function createBaseBatchDone(): BatchDone {
-  return { batchId: 0, forwardSeconds: 0, tokens: 0 };
+  return { batchId: "0", forwardSeconds: 0, tokens: 0 };
 }
 
 export const BatchDone: MessageFns<BatchDone> = {
   encode(message: BatchDone, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.batchId !== 0) {
+    if (message.batchId !== "0") {
       writer.uint32(8).uint64(message.batchId);
     }
     if (message.forwardSeconds !== 0) {
@@ -1514,7 +1517,7 @@ export const BatchDone: MessageFns<BatchDone> = {
               break;
             }
 
-            message.batchId = longToNumber(reader.uint64());
+            message.batchId = reader.uint64().toString();
             continue;
           }
           case 2: {
@@ -1548,10 +1551,10 @@ export const BatchDone: MessageFns<BatchDone> = {
   fromJSON(object: any): BatchDone {
     return {
       batchId: isSet(object.batchId)
-        ? globalThis.Number(object.batchId)
+        ? globalThis.String(object.batchId)
         : isSet(object.batch_id)
-        ? globalThis.Number(object.batch_id)
-        : 0,
+        ? globalThis.String(object.batch_id)
+        : "0",
       forwardSeconds: isSet(object.forwardSeconds)
         ? globalThis.Number(object.forwardSeconds)
         : isSet(object.forward_seconds)
@@ -1563,8 +1566,8 @@ export const BatchDone: MessageFns<BatchDone> = {
 
   toJSON(message: BatchDone): unknown {
     const obj: any = {};
-    if (message.batchId !== 0) {
-      obj.batchId = Math.round(message.batchId);
+    if (message.batchId !== "0") {
+      obj.batchId = globalThis.String(message.batchId);
     }
     if (message.forwardSeconds !== 0) {
       obj.forwardSeconds = floatToJson(message.forwardSeconds);
@@ -1580,7 +1583,7 @@ export const BatchDone: MessageFns<BatchDone> = {
   },
   fromPartial(object: DeepPartial<BatchDone>): BatchDone {
     const message = createBaseBatchDone();
-    message.batchId = object.batchId ?? 0;
+    message.batchId = object.batchId ?? "0";
     message.forwardSeconds = object.forwardSeconds ?? 0;
     message.tokens = object.tokens ?? 0;
     return message;
