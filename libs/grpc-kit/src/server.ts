@@ -1,11 +1,14 @@
 /**
  * One way to start a gRPC server: explicit message-size limits, shared keepalive,
  * grpc.health.v1 with a status per service, reflection, the grpc_server_* metrics and a
- * /metrics endpoint on its own port, and a shutdown that drains then forces.
+ * /metrics endpoint on its own port, a request that does not decode answered with
+ * INVALID_ARGUMENT naming the field (requestDecoding.ts), and a shutdown that drains
+ * then forces.
  */
 import { Server, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { getProcessRegistry, startMetricsServer, type MetricsServer, type Registry } from '@tuned-lens/metrics';
+import { protoFiles } from '@tuned-lens/proto';
 import { serverChannelOptions } from './channelOptions';
 import { serverCredentials, type ServerTlsConfig } from './credentials';
 import { createLogger, type Logger } from './logger';
@@ -13,6 +16,7 @@ import { metricsInterceptor } from './metricsInterceptor';
 import { addReflection } from './reflection';
 import { isLoopbackHost } from './address';
 import { authInterceptor, loadTokenTable, type TokenEntry } from './auth';
+import { guardRequestDecoding, RequestSchema, undecodableRequestInterceptor } from './requestDecoding';
 
 export interface ServiceRegistration {
   /** Fully qualified name (`tunedlens.tokenizer.v1.TokenizerService`): the health key. */
@@ -74,8 +78,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   }
 
   const authTokens = opts.authTokens ?? (process.env.TUNED_LENS_AUTH_TOKENS_FILE ? loadTokenTable(process.env.TUNED_LENS_AUTH_TOKENS_FILE) : undefined);
-  // Metrics first, so refused calls are counted with their UNAUTHENTICATED code.
-  const interceptors = [metricsInterceptor(registry), ...(authTokens ? [authInterceptor(authTokens)] : [])];
+  // Metrics first, so refused calls are counted with their UNAUTHENTICATED code (and
+  // undecodable requests with INVALID_ARGUMENT).
+  const interceptors = [
+    metricsInterceptor(registry),
+    ...(authTokens ? [authInterceptor(authTokens)] : []),
+    undecodableRequestInterceptor(),
+  ];
   const server = new Server({ ...serverChannelOptions(opts.maxMessageBytes), interceptors });
   const initial = opts.servingAtStart ? 'SERVING' : 'NOT_SERVING';
   const health = new HealthImplementation({
@@ -83,7 +92,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     ...Object.fromEntries(opts.services.map((s) => [s.name, initial])),
   });
   health.addToServer(server);
-  for (const s of opts.services) server.addService(s.definition, s.implementation);
+  const schema = RequestSchema.load([...Object.values(protoFiles), ...opts.protoFiles]);
+  for (const s of opts.services) server.addService(guardRequestDecoding(s.definition, schema), s.implementation);
   addReflection(server, opts.protoFiles, [healthProtoPath]);
 
   const port = await new Promise<number>((resolve, reject) => {
