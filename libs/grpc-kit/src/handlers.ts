@@ -1,6 +1,8 @@
 /**
  * Adapters from async functions to grpc-js handlers, so every service maps errors to
- * statuses the same way (RpcError -> its code; anything else -> INTERNAL, logged).
+ * statuses the same way (RpcError -> its code; anything else -> INTERNAL, logged),
+ * whether the function rejects or throws before returning its promise (grpc-js would
+ * answer the latter UNKNOWN "Unknown error").
  */
 import type {
   handleBidiStreamingCall, handleServerStreamingCall, handleUnaryCall,
@@ -10,9 +12,18 @@ import { toStatus } from './errors';
 import type { Logger } from './logger';
 import { StreamClosedError } from './streams';
 
+/** `fn()`'s promise, or a rejected one if `fn` throws synchronously. */
+function settle<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 export function unaryHandler<Req, Res>(name: string, log: Logger, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    fn(call.request, call).then(
+    settle(() => fn(call.request, call)).then(
       (res) => callback(null, res),
       (err: unknown) => {
         const st = toStatus(err, log, name);
@@ -35,12 +46,12 @@ export function failStream(call: StreamCall, err: unknown, log: Logger, name: st
 
 export function serverStreamHandler<Req, Res>(name: string, log: Logger, fn: (call: ServerWritableStream<Req, Res>) => Promise<void>): handleServerStreamingCall<Req, Res> {
   return (call) => {
-    fn(call).then(() => { if (!call.destroyed) call.end(); }, (err: unknown) => failStream(call as StreamCall, err, log, name));
+    settle(() => fn(call)).then(() => { if (!call.destroyed) call.end(); }, (err: unknown) => failStream(call as StreamCall, err, log, name));
   };
 }
 
 export function bidiStreamHandler<Req, Res>(name: string, log: Logger, fn: (call: ServerDuplexStream<Req, Res>) => Promise<void>): handleBidiStreamingCall<Req, Res> {
   return (call) => {
-    fn(call).then(() => { if (!call.destroyed) call.end(); }, (err: unknown) => failStream(call as StreamCall, err, log, name));
+    settle(() => fn(call)).then(() => { if (!call.destroyed) call.end(); }, (err: unknown) => failStream(call as StreamCall, err, log, name));
   };
 }
