@@ -13,9 +13,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ActivationClient, TokenizerClient, toLensUnembedding, type ExtractedBatch, type TokenBatchInput } from '@tuned-lens/clients';
-import { CancelledError, failedPrecondition, invalidArgument, parseAddress, resolveOutputInRoots, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
-import type { Engine } from '@tuned-lens/engine';
-import { ExtraMetrics, LensEvaluator, aggregateMetricsJson, readLensConfig, withLayerTransfer, writeFileAtomic, CONFIG_JSON, type EvalResult, type TransferResult } from '@tuned-lens/lens';
+import { CancelledError, abortable, failedPrecondition, invalidArgument, parseAddress, resolveOutputInRoots, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
+import type { Engine, EngineChoice } from '@tuned-lens/engine';
+import { aggregateMetricsJson, readLensConfig, withLayerTransfer, writeFileAtomic, CONFIG_JSON, type EvalResult, type TransferResult } from '@tuned-lens/lens';
+import { startEvalCompute, type EvalCompute } from './evalCompute';
 import type { evaluationV1 } from '@tuned-lens/proto';
 import type { LensStore } from './lensStore';
 import type { EvaluationMetrics } from './metrics';
@@ -109,6 +110,8 @@ export interface EvalOutcome extends EvalProgress {
 
 export interface RunDeps {
   engine: Engine;
+  /** The engine kind evaluation threads create (absent: jobs compute in process on `engine`). */
+  engineChoice?: EngineChoice;
   lenses: LensStore;
   clientOptions?: ClientOptions;
   log: Logger;
@@ -149,9 +152,8 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
   const acts = cfg.activationEndpoints.map((e) => new ActivationClient(e, deps.clientOptions));
   const closeAll = () => { tok.close(); acts.forEach((a) => a.close()); };
   const checkCancelled = () => { if (signal.aborted) throw new CancelledError(); };
-  let evaluator: LensEvaluator | undefined;
+  let compute: EvalCompute | undefined;
   let sourceIt: AsyncGenerator<TokenBatchInput> | undefined;
-  let extras: ExtraMetrics | undefined;
   try {
     const [infos, tinfo] = await Promise.all([Promise.all(acts.map((a) => a.info())), tok.info()]);
     const info = infos[0];
@@ -171,8 +173,10 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
     const B = cfg.batchSize;
     const batchLimit = cfg.tokens > 0 ? Math.floor(cfg.tokens / (B * seq)) : 0;
     if (cfg.tokens > 0 && batchLimit < 1) throw invalidArgument(`tokens ${cfg.tokens} is less than one batch of ${B} x ${seq} tokens`);
-    evaluator = await LensEvaluator.create(deps.engine, u, L, tuned?.weights);
-    extras = await ExtraMetrics.create(deps.engine, u, L, { layerTransfer: cfg.layerTransfer, logitStats: cfg.logitStats }, tuned?.weights);
+    compute = await startEvalCompute(
+      { unembedding: u, numLayers: L, tuned: tuned?.weights, extras: { layerTransfer: cfg.layerTransfer, logitStats: cfg.logitStats } },
+      { choice: deps.engineChoice, engine: deps.engine },
+    );
     checkCancelled();
 
     const progress: EvalProgress = {
@@ -222,22 +226,19 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
       const b = pending.get(out.batchId)!;
       pending.delete(out.batchId);
       const t0 = performance.now();
-      const mb = { batch: b.batch, seq: b.seq, inputIds: b.inputIds, hiddenStates: out.hiddenStates };
-      await evaluator.addBatch(mb);
-      await extras.addBatch(mb);
+      const running = await abortable(compute.addBatch({ batch: b.batch, seq: b.seq, inputIds: b.inputIds, hiddenStates: out.hiddenStates }), signal);
       deps.metrics?.evalBatchSeconds.observe((performance.now() - t0) / 1000);
       deps.metrics?.evalTokens.inc(b.batch * b.seq);
       progress.tokensDone += b.batch * b.seq;
       progress.batchesDone++;
-      progress.result = evaluator.result();
+      progress.result = running;
       onProgress(progress);
     }
     checkCancelled();
     if (sourceError !== undefined) throw sourceError;
     if (progress.batchesDone === 0) throw failedPrecondition(`the corpus ${cfg.dataPath} gave no ${seq}-token chunk to evaluate`);
     progress.natsToBpb = natsToBpb;
-    const result = evaluator.result();
-    const transfer = extras.transfer(result);
+    const { result, transfer, logitStats: stats } = await compute.finish();
     mkdirSync(cfg.outputDir, { recursive: true });
     const files: string[] = [];
     const write = (name: string, value: unknown) => {
@@ -247,7 +248,6 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
     };
     write('aggregate_metrics.json', withLayerTransfer(aggregateMetricsJson(result, natsToBpb), transfer, natsToBpb));
     write('aggregate_metrics_nats.json', withLayerTransfer(aggregateMetricsJson(result, 1), transfer, 1));
-    const stats = extras.logitStatsJson();
     if (stats) write('logit_stats.json', stats);
     const note = batchLimit > 0 && progress.batchesDone < batchLimit
       ? `the corpus ran out after ${progress.batchesDone} of the ${batchLimit} batches asked for (${progress.tokensDone} of ${cfg.tokens} tokens)`
@@ -260,7 +260,6 @@ export async function runEvaluation(cfg: EvalJobConfig, deps: RunDeps, signal: A
     // Stops the tokenizer stream if something else ended the run (it cancels its call).
     sourceIt?.return(undefined).catch(() => undefined);
     closeAll();
-    await evaluator?.dispose();
-    await extras?.dispose();
+    await compute?.dispose();
   }
 }

@@ -63,7 +63,7 @@ export async function startEvaluationServer(opts: EvaluationServerOptions): Prom
   const engine = typeof opts.engine === 'object' ? opts.engine : await createEngine(opts.engine ?? 'auto', { logger: log });
   const lenses = new LensStore(opts.lensRoots ?? [], opts.defaultLens, limits.lensCacheSize, log.child('lenses'));
   const jobs = new JobManager({
-    engine, lenses, clientOptions: opts.upstream, log: log.child('jobs'), metrics, limits,
+    engine, engineChoice: typeof opts.engine === 'object' ? undefined : opts.engine ?? 'auto', lenses, clientOptions: opts.upstream, log: log.child('jobs'), metrics, limits,
     defaultActivation: opts.activationEndpoint, defaultTokenizer: opts.tokenizerEndpoint, outputRoots: opts.outputRoots ?? [],
   });
   let markReady: () => void = () => {};
