@@ -11,7 +11,8 @@ import {
   f32ToBf16Bits,
   roundToBf16,
 } from '../src/index.js';
-import { f32FromBits, makeRng } from './rng.js';
+import { makeRng } from '@tuned-lens/fixtures';
+import { f32FromBits } from './f32Bits.js';
 
 // ---- Independent reference: decode by arithmetic; encode by comparing the distances to
 // the two neighbouring bf16 values (truncation and the next one away from zero).

@@ -13,7 +13,7 @@ import {
   type RawTensor,
   type TensorChunk,
 } from '../src/index.js';
-import { makeRng } from './rng.js';
+import { makeRng } from '@tuned-lens/fixtures';
 
 function randomTensor(dtype: DType, shape: number[], seed: number): RawTensor {
   const rng = makeRng(seed);

@@ -24,7 +24,7 @@ import {
 } from '../src/index.js';
 import { forcePortableCodecForTesting } from '../src/codec.js';
 import { toBytesLE } from '../src/portable.js';
-import { makeRng } from './rng.js';
+import { makeRng } from '@tuned-lens/fixtures';
 
 /** Copies `bytes` into a larger buffer at `offset` and returns the view there. */
 function atOffset(bytes: Uint8Array, offset: number): Uint8Array {

@@ -11,7 +11,8 @@ import {
   f32ToF16Bits,
   roundToF16,
 } from '../src/index.js';
-import { bitsOfF32, f32FromBits, makeRng } from './rng.js';
+import { makeRng } from '@tuned-lens/fixtures';
+import { bitsOfF32, f32FromBits } from './f32Bits.js';
 
 // ---- Independent reference: decode by arithmetic, encode by searching the sorted list
 // of every finite f16 value for the nearest one (ties to the even bit pattern).

@@ -1,35 +1,16 @@
 /**
- * Helpers for testing engines and model code against the reference engine: a seeded
- * PRNG, random host arrays, and tolerance checks that report where and by how much two
- * results differ.
+ * Helpers for testing engines and model code against the reference engine: the seeded
+ * PRNG (from @tuned-lens/fixtures), random host arrays, and tolerance checks that report
+ * where and by how much two results differ.
  */
+import { makeRng, type Rng } from '@tuned-lens/fixtures';
 import type { Engine, HostArray, RuntimeInputs, TensorProgram } from '../ops.js';
 import { ReferenceEngine } from './engine.js';
 import { fmtShape, shapesEqual } from './tensor.js';
 
-/** Seeded PRNG (mulberry32) so failures reproduce. */
-export function makeRng(seed: number) {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    /** Uniform in [0, 1). */
-    next,
-    /** Uniform integer in [lo, hi] (inclusive). */
-    int: (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1)),
-    /** Standard normal (Box-Muller). */
-    normal: (): number => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next()),
-    pick<T>(xs: readonly T[]): T {
-      return xs[Math.floor(next() * xs.length)];
-    },
-  };
-}
-export type Rng = ReturnType<typeof makeRng>;
+// The PRNG has one home, with the other test material; re-exported so engine users
+// keep importing it from here.
+export { makeRng, type Rng };
 
 /** An f32 array of N(0, scale^2) values. */
 export function randomF32(rng: Rng, shape: number[], scale = 1): HostArray {
