@@ -17,28 +17,10 @@ import {
   type RunningServer,
 } from '../src/index';
 import { guardRequestDecoding, RequestSchema, UndecodableRequest } from '../src/requestDecoding';
+import { fixed64Field, lenField, packed, varint, vField } from '../src/rawProtobuf';
 
 const quiet = createLogger('test', { level: 'error', write: () => {} });
 
-// ---- a minimal protobuf writer -------------------------------------------------------
-function varint(n: bigint): number[] {
-  let x = BigInt.asUintN(64, n);
-  const out: number[] = [];
-  while (x >= 0x80n) { out.push(Number(x & 0x7fn) | 0x80); x >>= 7n; }
-  out.push(Number(x));
-  return out;
-}
-const vField = (no: number, v: bigint) => Buffer.from([...varint(BigInt(no << 3)), ...varint(v)]);
-const lenField = (no: number, ...parts: Buffer[]) => {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([...varint(BigInt((no << 3) | 2)), ...varint(BigInt(body.length))]), body]);
-};
-const packed = (no: number, values: bigint[]) => lenField(no, Buffer.from(values.flatMap(varint)));
-const fixed64Field = (no: number, v: bigint) => {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64LE(BigInt.asUintN(64, v));
-  return Buffer.concat([Buffer.from(varint(BigInt((no << 3) | 1))), b]);
-};
 
 const U64_MAX = 2n ** 64n - 1n;
 const I64_MAX = 2n ** 63n - 1n;

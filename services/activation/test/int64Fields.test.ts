@@ -14,6 +14,7 @@ import { createLogger, status } from '@tuned-lens/grpc-kit';
 import { Registry } from '@tuned-lens/metrics';
 import { activationV1, tensorV1, serviceNames } from '@tuned-lens/proto';
 import { startActivationServer, type ActivationServer } from '../src/index';
+import { lenField, varint, vField } from '@tuned-lens/grpc-kit/raw-protobuf';
 
 const quiet = createLogger('test', { level: 'error', write: () => {} });
 const servers: ActivationServer[] = [];
@@ -28,18 +29,6 @@ async function serve() {
 
 const U64_MAX = '18446744073709551615';
 
-function varint(n: bigint): number[] {
-  let x = BigInt.asUintN(64, n);
-  const out: number[] = [];
-  while (x >= 0x80n) { out.push(Number(x & 0x7fn) | 0x80); x >>= 7n; }
-  out.push(Number(x));
-  return out;
-}
-const vField = (no: number, v: bigint) => Buffer.from([...varint(BigInt(no << 3)), ...varint(v)]);
-const lenField = (no: number, ...parts: Buffer[]) => {
-  const body = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([...varint(BigInt((no << 3) | 2)), ...varint(BigInt(body.length))]), body]);
-};
 /** ExtractRequest{batch{batch_id, input_ids{dtype I32, shape (packed), data}}}. */
 const rawBatch = (batchId: bigint, shape: bigint[], data: Buffer) =>
   lenField(2, vField(1, batchId), lenField(2, vField(1, BigInt(tensorV1.Dtype.DTYPE_I32)), lenField(2, Buffer.from(shape.flatMap(varint))), lenField(3, data)));

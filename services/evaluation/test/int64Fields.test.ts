@@ -14,19 +14,8 @@ import { Registry } from '@tuned-lens/metrics';
 import { serviceNames } from '@tuned-lens/proto';
 import { startEvaluationServer, type EvaluationServer } from '../src/index';
 import { quiet } from './upstreams';
+import { sField, varint, vField } from '@tuned-lens/grpc-kit/raw-protobuf';
 
-function varint(n: bigint): number[] {
-  let x = BigInt.asUintN(64, n);
-  const out: number[] = [];
-  while (x >= 0x80n) { out.push(Number(x & 0x7fn) | 0x80); x >>= 7n; }
-  out.push(Number(x));
-  return out;
-}
-const vField = (no: number, v: bigint) => Buffer.from([...varint(BigInt(no << 3)), ...varint(v)]);
-const sField = (no: number, s: string) => {
-  const body = Buffer.from(s);
-  return Buffer.concat([Buffer.from([...varint(BigInt((no << 3) | 2)), ...varint(BigInt(body.length))]), body]);
-};
 /** StartEvaluationRequest{config{activation_endpoints, tokenizer_endpoint, data_path, output_path, tokens}}. */
 function startRequest(tokens: bigint): Buffer {
   const config = Buffer.concat([sField(1, '127.0.0.1:1'), sField(2, '127.0.0.1:2'), sField(3, 'corpus.jsonl'), sField(5, 'out'), vField(7, tokens)]);
