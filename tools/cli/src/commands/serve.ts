@@ -6,7 +6,7 @@ import { parseByteSize, startActivationServer } from '@tuned-lens/activation-ser
 import { startLensTrainingServer } from '@tuned-lens/lens-training-service';
 import { startEvaluationServer } from '@tuned-lens/evaluation-service';
 import { smallLmDir } from '@tuned-lens/fixtures';
-import { parse, portOption, UsageError } from '../args';
+import { intOption, parse, portOption, UsageError } from '../args';
 import { defaults, engineOption } from '../embedded';
 
 /** Services this build can start; a later issue adds evaluation. */
@@ -25,6 +25,7 @@ then serves until SIGTERM or Ctrl-C (drains running calls for --grace-ms, then s
                       each next service takes the next port (when N > 0)
   --metrics-port N    port for GET /metrics; 0 = a free one (default 0)
   --tokenizer DIR     tokenizer folder (default: the bundled small-lm tokenizer)
+  --tokenizer-threads N  tokenizer: worker threads that tokenize (default min(2, cores))
   --data-root DIR     folder corpus paths in requests may point into (repeatable;
                       default: the bundled fixtures)
   --model DIR         activation: Hugging Face checkpoint folder (default: the bundled
@@ -59,6 +60,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     'metrics-port': { type: 'string' },
     tokenizer: { type: 'string' },
     'data-root': { type: 'string', multiple: true },
+    'tokenizer-threads': { type: 'string' },
     model: { type: 'string' },
     engine: { type: 'string', default: 'auto' },
     'memory-limit': { type: 'string' },
@@ -103,6 +105,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         ...common,
         tokenizerDir: resolve(values.tokenizer ?? defaults.tokenizerDir),
         dataRoots: (values['data-root'] ?? [defaults.dataRoot]).map((d) => resolve(d)),
+        threads: values['tokenizer-threads'] === undefined ? undefined : intOption(values['tokenizer-threads'], 'tokenizer-threads', 2),
         logger: createLogger('tokenizer'),
       });
       started.push({ name, server });
