@@ -7,7 +7,7 @@
  */
 import type { Ops } from '../ops.js';
 import { geluErf, geluTanh } from './erf.js';
-import { RefTensor, broadcastIndexMap, broadcastShapes, fmtShape, reshapeTailShape, shapesEqual, sizeOf, sliceBounds, stridesOf, type RefDType } from './tensor.js';
+import { RefTensor, broadcastIndexMap, broadcastShapes, concatLastLeadDims, fmtShape, reshapeTailShape, sizeOf, sliceBounds, stridesOf, type RefDType } from './tensor.js';
 
 /** Where `param`, `input` and `output` of a ReferenceOps go. */
 export interface RefOpsSource {
@@ -363,15 +363,7 @@ export class ReferenceOps implements Ops<RefTensor> {
   }
 
   concatLast(xs: RefTensor[]): RefTensor {
-    if (xs.length === 0) throw new Error('concatLast: no tensors');
-    const first = xs[0];
-    requireRank('concatLast', first, 1);
-    const lead = first.shape.slice(0, -1);
-    for (const x of xs) {
-      if (x.dtype !== first.dtype || x.rank !== first.rank || !shapesEqual(x.shape.slice(0, -1), lead)) {
-        throw new Error(`concatLast: cannot concatenate ${xs.map((t) => `${t.dtype} ${fmtShape(t.shape)}`).join(', ')} on the last axis`);
-      }
-    }
+    const lead = concatLastLeadDims(xs);
     const widths = xs.map((x) => x.shape[x.rank - 1]);
     const total = widths.reduce((p, w) => p + w, 0);
     const rows = sizeOf(lead);
@@ -383,7 +375,7 @@ export class ReferenceOps implements Ops<RefTensor> {
         col += widths[k];
       });
     }
-    return new RefTensor([...lead, total], out, first.dtype);
+    return new RefTensor([...lead, total], out, xs[0].dtype);
   }
 
   repeatHeads(x: RefTensor, n: number): RefTensor {

@@ -131,6 +131,24 @@ export function reshapeTailShape(op: string, shape: readonly number[], keep: num
   return [...shape.slice(0, keep), ...out];
 }
 
+/**
+ * Checks the operands of `concatLast` (at least one; rank >= 1; one element type; equal
+ * dims but the last) and returns the leading dims they share. Every engine calls it, so
+ * they all reject the same calls with the same message.
+ */
+export function concatLastLeadDims(xs: readonly { dtype: string; shape: readonly number[] }[]): number[] {
+  if (xs.length === 0) throw new Error('concatLast: no tensors');
+  const first = xs[0];
+  if (first.shape.length < 1) throw new Error(`concatLast: x must have rank >= 1, got ${fmtShape(first.shape)}`);
+  const lead = first.shape.slice(0, -1);
+  for (const x of xs) {
+    if (x.dtype !== first.dtype || x.shape.length !== first.shape.length || !shapesEqual(x.shape.slice(0, -1), lead)) {
+      throw new Error(`concatLast: cannot concatenate ${xs.map((t) => `${t.dtype} ${fmtShape(t.shape)}`).join(', ')} on the last axis`);
+    }
+  }
+  return lead;
+}
+
 /** Python slice bounds (x[..., start:end]) on a dim of length n: negatives count from the end, then clamp. */
 export function sliceBounds(start: number, end: number, n: number): [number, number] {
   const norm = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);

@@ -10,7 +10,7 @@
  */
 import type { Tensor } from '@tensorflow/tfjs';
 import type { Ops } from '../ops.js';
-import { broadcastShapes, fmtShape, reshapeTailShape, shapesEqual, sliceBounds } from '../reference/tensor.js';
+import { broadcastShapes, concatLastLeadDims, fmtShape, reshapeTailShape, shapesEqual, sliceBounds } from '../reference/tensor.js';
 import type { Tf } from './backend.js';
 
 /** Where `param`, `input` and `output` go; any of them may be left out. */
@@ -251,16 +251,8 @@ export function tfjsOps(tf: Tf, source: TfjsOpsSource = {}): Ops<Tensor> {
       return tf.slice(x, begin, size);
     },
     concatLast(xs) {
-      if (xs.length === 0) throw new Error('concatLast: no tensors');
-      const first = xs[0];
-      requireRank('concatLast', first, 1);
-      const lead = first.shape.slice(0, -1);
-      for (const x of xs) {
-        if (x.dtype !== first.dtype || x.rank !== first.rank || !shapesEqual(x.shape.slice(0, -1), lead)) {
-          throw new Error(`concatLast: cannot concatenate ${xs.map((t) => `${t.dtype} ${fmtShape(t.shape)}`).join(', ')} on the last axis`);
-        }
-      }
-      return xs.length === 1 ? first : tf.concat(xs, -1);
+      concatLastLeadDims(xs);
+      return xs.length === 1 ? xs[0] : tf.concat(xs, -1);
     },
     repeatHeads(x, n) {
       requireRank('repeatHeads', x, 2);
