@@ -14,7 +14,7 @@
  * Replicas are identical, so which one computes a batch does not change the result.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { checkHealth, status, unavailable, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
+import { errorText, checkHealth, status, unavailable, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
 import { serviceNames } from '@tuned-lens/proto';
 import { ActivationClient, type ExtractedBatch } from './activationClient';
 import { toLensUnembedding } from './unembedding';
@@ -120,7 +120,7 @@ export class ActivationPool {
         if (code !== undefined && !RETRYABLE.has(code)) throw err;
         const why = code === status.DEADLINE_EXCEEDED
           ? `no answer within the batch deadline of ${(deadlineMs / 1000).toFixed(1)} s`
-          : (err as { details?: string }).details || (err as Error).message;
+          : errorText(err);
         errors.push(`${replica.client.address}: ${why}`);
         this.bench(replica, why);
         if (code === status.DEADLINE_EXCEEDED) deadlineMs = Math.min(2 * deadlineMs, this.opts.firstBatchDeadlineMs);
@@ -206,8 +206,7 @@ export class ActivationPool {
       try {
         return await fn(r.client);
       } catch (err) {
-        const e = err as { details?: string; message?: string };
-        const why = e.details || e.message || String(err);
+        const why = errorText(err);
         errors.push(`${r.client.address}: ${why}`);
         this.bench(r, why);
       }

@@ -56,3 +56,23 @@ export function toStatus(err: unknown, log?: ErrorLogger, method?: string): Part
 export function hasCode(err: unknown, code: status): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 }
+
+/**
+ * What went wrong, in words: a gRPC error's `details` (the server's message, without the
+ * "13 INTERNAL:" prefix grpc-js puts on `message`), else the error's message, else the
+ * value itself. One place for what callers otherwise write as casts at every catch.
+ */
+export function errorText(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const { details, message } = err as { details?: unknown; message?: unknown };
+    if (typeof details === 'string' && details) return details;
+    if (typeof message === 'string' && message) return message;
+  }
+  return String(err);
+}
+
+/** The gRPC status code an error carries (an RpcError, a client call's ServiceError), if any. */
+export function errorCode(err: unknown): number | undefined {
+  const code = err && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'number' ? code : undefined;
+}

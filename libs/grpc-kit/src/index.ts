@@ -1,7 +1,7 @@
 export { DEFAULT_MAX_MESSAGE_BYTES, MAX_CHUNK_BYTES, keepalive, serverChannelOptions, clientChannelOptions } from './channelOptions';
 export {
   RpcError, invalidArgument, notFound, failedPrecondition, unavailable, permissionDenied, internal,
-  resourceExhausted, toStatus, hasCode,
+  resourceExhausted, toStatus, hasCode, errorText, errorCode,
 } from './errors';
 export { createLogger, LOG_FORMATS, type Logger, type LoggerOptions, type Level, type LogFormat } from './logger';
 export { metricsInterceptor, splitPath } from './metricsInterceptor';

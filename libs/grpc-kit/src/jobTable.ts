@@ -13,7 +13,7 @@
  * Jobs live in memory: a restarted server forgets them (their files stay).
  */
 import { randomBytes } from 'node:crypto';
-import { notFound, resourceExhausted } from './errors';
+import { errorText, notFound, resourceExhausted } from './errors';
 import type { Logger } from './logger';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -93,7 +93,7 @@ export abstract class TableJob {
     try {
       await this.execute();
     } catch (err) {
-      this.setState('failed', (err as { details?: string }).details ?? (err as Error).message ?? String(err));
+      this.setState('failed', errorText(err));
     }
     if (!this.finished) this.setState('failed', 'the job ended without an outcome');
   }

@@ -7,7 +7,7 @@
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { evaluationV1 } from '@tuned-lens/proto';
-import { JOB_STATES, JobTable, TableJob, invalidArgument, writeMessage, type JobState, type Logger } from '@tuned-lens/grpc-kit';
+import { errorCode, errorText, JOB_STATES, JobTable, TableJob, invalidArgument, writeMessage, type JobState, type Logger } from '@tuned-lens/grpc-kit';
 import type { EvalResult } from '@tuned-lens/lens';
 import { CancelledError, runEvaluation, validateEvalConfig, type ConfigContext, type EvalJobConfig, type EvalProgress, type RunDeps } from './evalRun';
 import type { EvaluationLimits } from './limits';
@@ -80,9 +80,8 @@ export class EvaluationJob extends TableJob {
         this.setState('cancelled', 'cancelled; nothing was written');
         return;
       }
-      const e = err as { details?: string; message?: string; code?: number };
-      const message = e.details ?? e.message ?? String(err);
-      if (typeof e.code !== 'number') log.error('evaluation failed', { id: this.id, error: err instanceof Error ? err.stack : String(err) });
+      const message = errorText(err);
+      if (errorCode(err) === undefined) log.error('evaluation failed', { id: this.id, error: err instanceof Error ? err.stack : String(err) });
       else log.warn('evaluation failed', { id: this.id, error: message });
       this.setState('failed', message);
     }

@@ -16,7 +16,7 @@ import type { ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
 /** What admission needs of a call: whether and when its client cancelled. */
 type CancellableCall = Pick<ServerWritableStream<unknown, unknown>, 'cancelled' | 'once' | 'removeListener'>;
 import { lensV1 } from '@tuned-lens/proto';
-import { failedPrecondition, invalidArgument, writeMessage, RpcError, type Logger } from '@tuned-lens/grpc-kit';
+import { errorText, failedPrecondition, invalidArgument, writeMessage, RpcError, type Logger } from '@tuned-lens/grpc-kit';
 import { grpcCodeName } from '@tuned-lens/metrics';
 import type { CellResult, LensToApply, PositionComparison, SequenceStates } from '@tuned-lens/lens';
 import type { Admission } from './admission';
@@ -268,7 +268,7 @@ export async function handleListLenses(_call: ServerUnaryCall<lensV1.ListLensesR
     s = await modelOf(deps);
   } catch (err) {
     if (!(err instanceof RpcError) && typeof (err as { code?: unknown }).code !== 'number') throw err;
-    why = (err as { details?: string; message: string }).details ?? (err as Error).message;
+    why = errorText(err);
   }
   const model = s ? identityOf(s) : undefined;
   const lenses: lensV1.LensInfo[] = [{

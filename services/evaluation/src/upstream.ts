@@ -6,7 +6,7 @@
  * model (its unembedding hash changes).
  */
 import { ActivationClient, TokenizerClient, toLensUnembedding } from '@tuned-lens/clients';
-import { failedPrecondition, unavailable, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
+import { errorText, failedPrecondition, unavailable, type ClientOptions, type Logger } from '@tuned-lens/grpc-kit';
 import type { Engine } from '@tuned-lens/engine';
 import { LensPredictor, type Unembedding } from '@tuned-lens/lens';
 import { activationV1, tokenizerV1 } from '@tuned-lens/proto';
@@ -120,8 +120,7 @@ export class ModelLink {
         this.opts.onReady?.(true);
         return state;
       } catch (err) {
-        const e = err as { details?: string; message?: string };
-        this.lastError = e.details ?? e.message ?? String(err);
+        this.lastError = errorText(err);
         this.opts.logger.warn('model services not usable yet', { activation: this.opts.activationEndpoint, tokenizer: this.opts.tokenizerEndpoint, error: this.lastError });
         throw err;
       } finally {

@@ -16,7 +16,7 @@
  */
 import type { TokenizerClient } from '@tuned-lens/clients';
 import { torchRandperm } from '@tuned-lens/data';
-import { failedPrecondition } from '@tuned-lens/grpc-kit';
+import { failedPrecondition, RpcError, errorCode, errorText, status } from '@tuned-lens/grpc-kit';
 
 export interface PositionedChunk {
   /** [seqLen] token ids. */
@@ -127,9 +127,6 @@ export async function* permutedChunks(client: TokenizerClient, opts: FeedOptions
  * and the service's own words ("Connection dropped" alone names nothing). The status code
  * is kept, so a missing corpus stays NOT_FOUND.
  */
-function fromTokenizer(err: unknown, endpoint: string, corpus: string, chunksRead: number): Error {
-  const e = err as { code?: number; details?: string; message?: string };
-  const why = e.details || e.message || String(err);
-  const message = `the tokenizer service at ${endpoint} failed while chunking ${corpus} (after ${chunksRead} chunks): ${why}`;
-  return Object.assign(new Error(message), { code: e.code, details: message });
+function fromTokenizer(err: unknown, endpoint: string, corpus: string, chunksRead: number): RpcError {
+  return new RpcError(errorCode(err) ?? status.UNAVAILABLE, `the tokenizer service at ${endpoint} failed while chunking ${corpus} (after ${chunksRead} chunks): ${errorText(err)}`);
 }

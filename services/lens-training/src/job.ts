@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { ActivationPool, TokenizerClient } from '@tuned-lens/clients';
 import type { EngineChoice } from '@tuned-lens/engine';
-import { TableJob, abortable, failedPrecondition, readAhead, invalidArgument, type ClientTlsConfig, type JobState, type Logger } from '@tuned-lens/grpc-kit';
+import { errorText, TableJob, abortable, failedPrecondition, readAhead, invalidArgument, type ClientTlsConfig, type JobState, type Logger, RpcError, errorCode, status } from '@tuned-lens/grpc-kit';
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type StepStats, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
 import type { trainingV1 } from '@tuned-lens/proto';
 import { listCheckpoints, loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
@@ -117,9 +117,8 @@ export class TrainingJob extends TableJob {
     try {
       this.update({ message: 'connecting to the activation and tokenizer services' });
       const info = await pool.info();
-      const tokInfo = await tokenizer.info().catch((err: { code?: number; details?: string; message?: string }) => {
-        const message = `the tokenizer service at ${cfg.tokenizerEndpoint} did not answer: ${err.details || err.message}`;
-        throw Object.assign(new Error(message), { code: err.code, details: message });
+      const tokInfo = await tokenizer.info().catch((err: unknown) => {
+        throw new RpcError(errorCode(err) ?? status.UNAVAILABLE, `the tokenizer service at ${cfg.tokenizerEndpoint} did not answer: ${errorText(err)}`);
       });
       if (tokInfo.vocabSize > info.vocabSize) {
         throw failedPrecondition(`the tokenizer (${tokInfo.name}, vocab ${tokInfo.vocabSize}) does not fit the model (${info.modelName}, vocab ${info.vocabSize})`);
@@ -235,9 +234,8 @@ export class TrainingJob extends TableJob {
         outcome = this.cancelledOutcome();
         return;
       }
-      const e = err as { details?: string; message?: string };
-      log.error('job failed', { job: this.id, error: e.details ?? e.message });
-      outcome = { state: 'failed', message: this.clientPaths(e.details ?? e.message ?? String(err)) };
+      log.error('job failed', { job: this.id, error: errorText(err) });
+      outcome = { state: 'failed', message: this.clientPaths(errorText(err)) };
     } finally {
       tokenizer.close();
       pool.close();
