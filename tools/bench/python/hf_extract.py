@@ -39,12 +39,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 
-
-def emit(tag, payload):
-    sys.stdout.write(f"@@{tag} {json.dumps(payload)}\n")
-    sys.stdout.flush()
+from bench_child import emit, serve  # noqa: E402
 
 
 def main():
@@ -87,7 +83,7 @@ def main():
     }
 
     if a.serve:
-        serve(a, model, torch, phases, info)
+        serve_forwards(a, model, torch, phases, info)
         return
 
     with open(a.ids) as f:
@@ -112,7 +108,7 @@ def main():
     emit("phases", {**phases, **info, "hidden_states": len(out.hidden_states)})
 
 
-def serve(a, model, torch, phases, info):
+def serve_forwards(a, model, torch, phases, info):
     import numpy as np
     ids = np.fromfile(a.ids_file, dtype="<i4")
     if ids.size != a.batch * a.seq:
@@ -131,18 +127,15 @@ def serve(a, model, torch, phases, info):
     count = 0
     for _ in range(a.warmup):
         _, count = forward()
-    emit("ready", {"load_seconds": phases["load"], **info})
     times = []
-    for line in sys.stdin:
-        cmd = line.strip()
-        if cmd == "run":
-            dt, count = forward()
-            times.append(dt)
-            emit("result", {"seconds": dt})
-        elif cmd == "finish":
-            break
-        elif cmd:
-            raise SystemExit(f"unknown command {cmd!r}")
+
+    def timed_forward():
+        nonlocal count
+        dt, count = forward()
+        times.append(dt)
+        return dt
+
+    serve({"load_seconds": phases["load"], **info}, timed_forward)
     tokens = a.batch * a.seq
     med = statistics.median(times) if times else float("nan")
     emit("done", {**info, "load_seconds": phases["load"], "times": times, "median_seconds": med,

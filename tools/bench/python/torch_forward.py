@@ -44,6 +44,8 @@ import time
 
 import numpy as np
 
+from bench_child import loaded_blas, openblas_corename, print_summary, serve, torch_info
+
 _NP_DTYPES = {"F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
               "F64": np.dtype("<f8"), "I32": np.dtype("<i4"), "I64": np.dtype("<i8")}
 
@@ -97,38 +99,6 @@ def parse_report(path):
         f32 = np.ascontiguousarray(arr, dtype=np.float32)
         report[name] = {"dtype": dtype, "shape": shape, "sha256": hashlib.sha256(f32.tobytes()).hexdigest()}
     return report
-
-
-def loaded_blas():
-    """Which BLAS shared library the process mapped (Debian's torch links libblas.so.3, an
-    alternative that is the slow reference BLAS unless OpenBLAS is installed)."""
-    libs = set()
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                p = line.split()[-1] if line.strip() else ""
-                base = os.path.basename(p)
-                if "blas" in base or "lapack" in base:
-                    libs.add(os.path.realpath(p))
-    except OSError:
-        pass
-    return sorted(libs)
-
-
-def openblas_corename():
-    """The kernel family OpenBLAS picked at load time (e.g. SkylakeX, Haswell, or Prescott
-    when 0.3.21 does not recognise a newer CPU and falls back to SSE3 kernels), or None."""
-    import ctypes
-    for path in loaded_blas():
-        if "openblas" not in os.path.basename(path):
-            continue
-        try:
-            fn = ctypes.CDLL(path).openblas_get_corename
-            fn.restype = ctypes.c_char_p
-            return fn().decode()
-        except (OSError, AttributeError):
-            continue
-    return None
 
 
 def gemm_probe(threads):
@@ -256,15 +226,7 @@ def main():
         if args.serve:
             # Paired mode: the bench alternates single forwards of this process and of our
             # engine, so both see the same machine load (see tools/bench/src/paired.ts).
-            print("@@ready " + json.dumps({"load_seconds": load_seconds}), flush=True)
-            for line in sys.stdin:
-                cmd = line.strip()
-                if cmd == "run":
-                    print("@@result " + json.dumps({"seconds": timed()}), flush=True)
-                elif cmd == "finish":
-                    break
-                elif cmd:
-                    raise SystemExit(f"unknown command {cmd!r}")
+            serve({"load_seconds": load_seconds}, timed)
         else:
             for _ in range(args.repeats):
                 timed()
@@ -277,19 +239,8 @@ def main():
             hs.contiguous().numpy().astype("<f4").tofile(os.path.join(args.dump_all, f"hidden_states.{i}.f32"))
 
     median = statistics.median(times) if times else float("nan")
-    if args.serve:
-        sys.stdout.write("@@done ")
-    json.dump({
-        "engine": "torch",
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python": sys.version.split()[0],
-        "threads": torch.get_num_threads(),
-        "env_threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-        "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
-        "blas": loaded_blas(),
-        "openblas_corename": openblas_corename(),
-        "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
+    summary = {
+        **torch_info(torch),
         "load_seconds": load_seconds,
         "times": times,
         "median_seconds": median,
@@ -297,8 +248,8 @@ def main():
         "tokens_per_second": (B * T) / median if times else None,
         "hidden_states": len(hidden) if hidden is not None else 0,
         "hidden_shape": list(hidden[-1].shape) if hidden is not None else None,
-    }, sys.stdout)
-    print()
+    }
+    print_summary(summary, served=args.serve)
 
 
 if __name__ == "__main__":

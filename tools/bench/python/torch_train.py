@@ -45,10 +45,9 @@ import struct
 import sys
 import time
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_forward import loaded_blas, openblas_corename, read_safetensors  # noqa: E402
+from bench_child import print_summary, serve, torch_info  # noqa: E402
+from torch_forward import read_safetensors  # noqa: E402
 
 
 def read_metadata(path):
@@ -149,29 +148,11 @@ def main():
         return times[-1]
 
     if args.serve:
-        print("@@ready " + json.dumps({"load_seconds": load_seconds, "verify": verify}), flush=True)
-        for line in sys.stdin:
-            cmd = line.strip()
-            if cmd == "run":
-                print("@@result " + json.dumps({"seconds": timed()}), flush=True)
-            elif cmd == "finish":
-                break
-            elif cmd:
-                raise SystemExit(f"unknown command {cmd!r}")
-        sys.stdout.write("@@done ")
+        serve({"load_seconds": load_seconds, "verify": verify}, timed)
 
     median = statistics.median(times) if times else None
-    json.dump({
-        "engine": "torch",
-        "torch_version": torch.__version__,
-        "numpy_version": np.__version__,
-        "python": sys.version.split()[0],
-        "threads": torch.get_num_threads(),
-        "env_threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
-        "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
-        "blas": loaded_blas(),
-        "openblas_corename": openblas_corename(),
-        "openblas_coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
+    summary = {
+        **torch_info(torch),
         "load_seconds": load_seconds,
         "shape": {"layers": L, "tokens": int(N), "d_model": int(D), "vocab": int(V), "norm": norm},
         "verify": verify,
@@ -179,8 +160,8 @@ def main():
         "median_seconds": median,
         "tokens": int(N),
         "tokens_per_second": int(N) / median if times else None,
-    }, sys.stdout)
-    print()
+    }
+    print_summary(summary, served=args.serve)
 
 
 if __name__ == "__main__":
