@@ -19,34 +19,19 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { OnnxTracer, encodeModel } from '@tuned-lens/engine';
-import { smallLmDir } from '@tuned-lens/fixtures';
-import { loadModel, type LoadedModel } from '@tuned-lens/models';
-import { ensureRandomGpt2, gpt2SmallShape } from './gpt2Random';
-import { randomTokenIds } from './prng';
+import { loadModel } from '@tuned-lens/models';
 import { median } from './common';
+import { engineSessionOptions, forwardFeeds } from './onnxProfile';
+import { defaultCacheDir, workloadModelDir, WORKLOADS, type WorkloadId } from './workloads';
 
 function modelDir(id: string, cacheDir: string, seed: number): string {
-  if (id === 'small-lm') return smallLmDir;
-  if (id === 'gpt2-small') return ensureRandomGpt2(cacheDir, gpt2SmallShape, seed);
-  throw new Error(`unknown workload '${id}' (small-lm | gpt2-small)`);
+  if (!WORKLOADS.includes(id as WorkloadId)) throw new Error(`unknown workload '${id}' (${WORKLOADS.join(' | ')})`);
+  return workloadModelDir(id as WorkloadId, cacheDir, seed);
 }
 
-/** Every runtime input the model's program may read, plus the seeded ids. */
-function feedsFor(model: LoadedModel, batch: number, seq: number): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor('int32', randomTokenIds(model.dims.vocabSize, batch, seq, 5), [batch, seq]),
-  };
-  for (const [name, t] of Object.entries(model.runtimeInputs(batch, seq))) {
-    feeds[name] = t.data instanceof Int32Array ? new ort.Tensor('int32', t.data, t.shape) : new ort.Tensor('float32', t.data as Float32Array, t.shape);
-  }
-  return feeds;
-}
-
-async function openSession(path: string, threads: number): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(readFileSync(path), {
-    executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1,
-    executionMode: 'sequential', enableCpuMemArena: true, enableMemPattern: true, logSeverityLevel: 3,
-  });
+/** `weightsDir`: the model folder, where the saved graph's checkpoint-file weights are. */
+async function openSession(path: string, threads: number, weightsDir: string): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(readFileSync(path), engineSessionOptions(threads, weightsDir));
 }
 
 /**
@@ -89,8 +74,9 @@ async function main(): Promise<void> {
     batch: { type: 'string', default: '8' }, seq: { type: 'string', default: '256' },
     'cache-dir': { type: 'string' }, seed: { type: 'string', default: '1234' },
   } });
-  const cacheDir = values['cache-dir'] ?? process.env.TUNED_LENS_BENCH_DIR ?? '/tmp/tuned-lens-bench';
-  const model = await loadModel(modelDir(values.only!, cacheDir, Number(values.seed)));
+  const cacheDir = values['cache-dir'] ?? defaultCacheDir();
+  const dir = modelDir(values.only!, cacheDir, Number(values.seed));
+  const model = await loadModel(dir);
   if (values.save) {
     const graph = OnnxTracer.trace(model.program({ logits: false }));
     writeFileSync(values.save, encodeModel(graph, 'forward'));
@@ -99,9 +85,9 @@ async function main(): Promise<void> {
   }
   if (!values.a || !values.b) throw new Error('give --save FILE, or --a FILE --b FILE');
   const threads = Number(values.threads), rounds = Number(values.rounds);
-  const feeds = feedsFor(model, Number(values.batch), Number(values.seq));
-  const a = await openSession(values.a, threads);
-  const b = await openSession(values.b, threads);
+  const feeds = forwardFeeds(model, Number(values.batch), Number(values.seq));
+  const a = await openSession(values.a, threads, dir);
+  const b = await openSession(values.b, threads, dir);
   const check = compare((await timedRun(a, feeds)).out, (await timedRun(b, feeds)).out);
   console.log(`${values.only} batch ${values.batch} x ${values.seq}, ${threads} thread(s): B vs A over ${check.outputs} hidden states: max |diff| ${check.maxAbs.toExponential(2)}, max |diff|/(1+|a|) ${check.maxRel.toExponential(2)}`);
   const ta: number[] = [], tb: number[] = [], ca: number[] = [], cb: number[] = [], ratios: number[] = [], cpuRatios: number[] = [];
