@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeSafetensors } from '@tuned-lens/models';
+import { encodeSafetensors } from '@tuned-lens/formats';
 import { roundToBf16, roundToF16 } from '@tuned-lens/tensor';
 import {
   PARAMS_PT, PARAMS_SAFETENSORS, ZipReader, encodeZip, openLensParams, pickleStateDict, readLensParams, writeLensParams,

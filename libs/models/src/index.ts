@@ -1,13 +1,13 @@
 /**
  * @tuned-lens/models: Hugging Face checkpoints and the transformer architectures.
  *
- * - safetensors: strict reading (single and sharded), zero-copy views, atomic writing
  * - config:      config.json -> normalised ModelConfig, read by the model_type's family
  * - architectures: one folder per family (config reader, weights, forward), one registry
  * - weights:     checking a checkpoint against a config (names, shapes)
  * - memory:      the memory a load needs, estimated from the headers before loading
+ *
+ * The safetensors files themselves are read and written by @tuned-lens/formats.
  */
-export * from './safetensors/index.js';
 export * from './config/index.js';
 export * from './weights/index.js';
 export * from './memory/index.js';

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { goldenDir, tinyModelsDir, tinyModelNames, fixturesRoot } from '@tuned-lens/fixtures';
 import { createEngine, type Engine } from '@tuned-lens/engine';
-import { openCheckpoint, loadModel, ModelRunner } from '../src/index';
+import { loadModel, ModelRunner } from '../src/index';
+import { openCheckpoint } from '@tuned-lens/formats';
 
 const index = JSON.parse(readFileSync(join(goldenDir, 'index.json'), 'utf8')) as {
   sequences: Record<string, number[]>;

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixturesRoot, hfRealGoldenIndex, hfRealTinyModelNames, tinyModelsDir } from '@tuned-lens/fixtures';
-import { openCheckpoint } from '../src/index';
+import { openCheckpoint } from '@tuned-lens/formats';
 
 const PYTHON = process.env.TUNED_LENS_TRANSFORMERS_PYTHON ?? '/opt/torchvenv/bin/python';
 const script = fileURLToPath(new URL('./golden/hf_real.py', import.meta.url));

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyModelsDir, smallLmDir } from '@tuned-lens/fixtures';
 import { OnnxEngine, ReferenceEngine, StoredParam, graphStats } from '@tuned-lens/engine';
-import { loadModel, openCheckpoint } from '../src/index';
+import { loadModel } from '../src/index';
+import { openCheckpoint } from '@tuned-lens/formats';
 
 const engine = new OnnxEngine({ intraOpNumThreads: 1 });
 after(() => engine.dispose());

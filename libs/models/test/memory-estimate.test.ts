@@ -7,7 +7,7 @@ import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyModelsDir } from '@tuned-lens/fixtures';
-import { openCheckpoint, writeSafetensors, type TensorToWrite } from '../src/safetensors/index.js';
+import { openCheckpoint, writeSafetensors, type TensorToWrite } from '@tuned-lens/formats';
 import { estimateFromTensors, estimateLoadMemory, loadPlanFor, ONNX_LOAD_PLAN, TFJS_LOAD_PLAN, TFJS_WASM_LOAD_PLAN, type LoadPlan } from '../src/memory/index.js';
 
 const MiB = 2 ** 20;

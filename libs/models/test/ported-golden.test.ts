@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { fixturesRoot, hfRealGoldenIndex, hfRealTinyModelNames, portedGoldenIndex, portedTinyModelNames, tinyModelsDir } from '@tuned-lens/fixtures';
 import { createEngine, ReferenceEngine, type Engine } from '@tuned-lens/engine';
-import { openCheckpoint, loadModel, ModelRunner } from '../src/index';
+import { loadModel, ModelRunner } from '../src/index';
+import { openCheckpoint } from '@tuned-lens/formats';
 
 interface GoldenIndex {
   sequences: Record<string, number[]>;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixturesRoot, portedGoldenIndex, portedTinyModelNames, tinyModelsDir } from '@tuned-lens/fixtures';
-import { openCheckpoint } from '../src/index';
+import { openCheckpoint } from '@tuned-lens/formats';
 
 const PYTHON = '/usr/bin/python3';
 const script = fileURLToPath(new URL('./golden/hf_port.py', import.meta.url));

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { fixturesRoot, hfRealGoldenIndex, hfRealTinyModelNames, portedGoldenIndex, portedTinyModelNames, tinyModelsDir } from '@tuned-lens/fixtures';
 import { ReferenceEngine } from '@tuned-lens/engine';
-import { openCheckpoint, loadModel, ModelRunner, type UnembeddingTensors } from '../src/index';
+import { loadModel, ModelRunner, type UnembeddingTensors } from '../src/index';
+import { openCheckpoint } from '@tuned-lens/formats';
 
 type Index = { sequences: Record<string, number[]>; models: Record<string, { num_hidden_layers: number; files: Record<string, { path: string }> }> };
 const readIndex = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Index;

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { smallLmDir, tinyModelsDir } from '@tuned-lens/fixtures';
-import { CheckpointError, openCheckpoint, writeSafetensors, type Checkpoint, type TensorToWrite } from '../src/safetensors/index.js';
+import { CheckpointError, openCheckpoint, writeSafetensors, type Checkpoint, type TensorToWrite } from '@tuned-lens/formats';
 import { loadModelConfig, type ModelConfig } from '../src/config/index.js';
 import { expectPresent, expectTensor, expectTensors, resolveTensorName, resolveUnembedding, type TensorSpec } from '../src/weights/index.js';
 

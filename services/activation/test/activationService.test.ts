@@ -10,7 +10,7 @@ import { goldenDir, hfRealGoldenIndex, hfRealTinyModelNames, tinyModelsDir, tiny
 import { ActivationClient } from '@tuned-lens/clients';
 import { checkHealth, createLogger, status } from '@tuned-lens/grpc-kit';
 import { Registry } from '@tuned-lens/metrics';
-import { openCheckpoint } from '@tuned-lens/models';
+import { openCheckpoint } from '@tuned-lens/formats';
 import { serviceNames } from '@tuned-lens/proto';
 import { startActivationServer, type ActivationServer } from '../src/index';
 

@@ -23,7 +23,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { smallLmDir } from '@tuned-lens/fixtures';
-import { estimateLoadMemory, loadPlanFor, loadModel, ModelRunner, writeSafetensors, type TensorToWrite } from '@tuned-lens/models';
+import { estimateLoadMemory, loadPlanFor, loadModel, ModelRunner } from '@tuned-lens/models';
+import { writeSafetensors, type TensorToWrite } from '@tuned-lens/formats';
 import type { EngineChoice } from '@tuned-lens/engine';
 
 const MiB = 2 ** 20;

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCheckpoint, writeSafetensors, type TensorToWrite } from '@tuned-lens/models';
+import { openCheckpoint, writeSafetensors, type TensorToWrite } from '@tuned-lens/formats';
 import type { OptimizerState, TunedLensWeights } from '@tuned-lens/lens';
 
 export interface CheckpointMeta {

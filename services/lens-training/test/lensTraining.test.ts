@@ -11,7 +11,7 @@ import { Registry } from '@tuned-lens/metrics';
 import { trainingV1 } from '@tuned-lens/proto';
 import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens } from '@tuned-lens/lens';
 import { ActivationClient } from '@tuned-lens/clients';
-import { openCheckpoint, writeSafetensors } from '@tuned-lens/models';
+import { openCheckpoint, writeSafetensors } from '@tuned-lens/formats';
 import { startTokenizerServer } from '@tuned-lens/tokenizer-service';
 import { startActivationServer } from '@tuned-lens/activation-service';
 import { startLensTrainingServer, type LensTrainingServer } from '../src/index';

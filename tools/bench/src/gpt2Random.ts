@@ -15,7 +15,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSafetensors, type TensorToWrite } from '@tuned-lens/models';
+import { writeSafetensors, type TensorToWrite } from '@tuned-lens/formats';
 import { fillNormal, hashString, Sfc32 } from './prng';
 
 export interface Gpt2Shape {

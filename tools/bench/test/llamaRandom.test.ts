@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel, openCheckpoint } from '@tuned-lens/models';
+import { loadModel } from '@tuned-lens/models';
+import { openCheckpoint } from '@tuned-lens/formats';
 import {
   bf16NormalTable, DEFAULT_MAX_SHARD_BYTES, fillNormalBf16, isCachedLlama, llama2_7bShape, llamaTensorPlan, normalQuantile, parameterCount,
   shardPlan, tinyLlamaShape, twinOf, writeRandomLlama, type LlamaShape,

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openCheckpoint, writeSafetensors } from '@tuned-lens/models';
+import { openCheckpoint, writeSafetensors } from '@tuned-lens/formats';
 import { goldenDir, tinyModelsDir } from '@tuned-lens/fixtures';
 import { systemPython, torchScript } from '../src/common';
 import { probeTorch, torchEnv } from '../src/torch';

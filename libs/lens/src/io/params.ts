@@ -8,7 +8,7 @@
  */
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, openSafetensors, writeSafetensors, type TensorToWrite } from '@tuned-lens/models';
+import { CheckpointError, openSafetensors, writeSafetensors, type TensorToWrite } from '@tuned-lens/formats';
 import { decodeFloats, encodeFloats, numel } from '@tuned-lens/tensor';
 import { writeFileAtomic } from './atomic.js';
 import { LensIOError, withFile, type LensIOErrorKind } from './errors.js';

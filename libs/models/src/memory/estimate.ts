@@ -3,8 +3,7 @@
  * byte is read: a 30 GB checkpoint is sized in milliseconds), following a LoadPlan.
  */
 import { isFloatDType } from '@tuned-lens/tensor';
-import { openCheckpoint } from '../safetensors/open.js';
-import { dtypeSize, isSupportedDType, type SafetensorsDType } from '../safetensors/dtypes.js';
+import { dtypeSize, isSupportedDType, openCheckpoint, type SafetensorsDType } from '@tuned-lens/formats';
 import type { LoadPlan } from './loadPlan.js';
 
 /** A stored tensor as the header describes it. */

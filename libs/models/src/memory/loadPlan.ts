@@ -20,7 +20,7 @@
  * the two peaks do not add up). [..] terms apply while K <= inMemoryModel.upToBytes.
  */
 import { isInstalled } from '@tuned-lens/engine';
-import type { SafetensorsDType } from '../safetensors/dtypes.js';
+import type { SafetensorsDType } from '@tuned-lens/formats';
 
 export interface LoadPlan {
   /** Which load path this describes, for messages ('onnx', 'tfjs'). */

@@ -1,7 +1,7 @@
 /** Loading a Hugging Face checkpoint folder into a LoadedModel. */
 import { basename, join, resolve } from 'node:path';
 import { loadModelConfig } from '../config/index.js';
-import { openCheckpoint } from '../safetensors/index.js';
+import { openCheckpoint } from '@tuned-lens/formats';
 import { architectureFor, archConfigFrom } from '../architectures/registry';
 import type { WeightSource } from '../architectures/common/types';
 import { LoadedModel } from './loadedModel';

@@ -5,7 +5,7 @@
  * `tiny-gpt2/model.safetensors: transformer.h.0.attn.c_attn.weight has shape [64, 190] but config (n_embd 64) needs [64, 192]`.
  */
 import { shapesEqual, shapeToString } from '@tuned-lens/tensor';
-import { CheckpointError, type Checkpoint, type TensorInfo } from '../safetensors/index.js';
+import { CheckpointError, type Checkpoint, type TensorInfo } from '@tuned-lens/formats';
 import { MODEL_PREFIXES, resolveTensorName } from './names.js';
 
 /** A tensor a config needs. */

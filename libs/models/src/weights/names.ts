@@ -5,7 +5,7 @@
  * some old ones (the original gpt2 upload), store the same tensors without it. Callers
  * ask for the canonical (prefixed) name and get whichever the checkpoint holds.
  */
-import type { Checkpoint } from '../safetensors/index.js';
+import type { Checkpoint } from '@tuned-lens/formats';
 
 /** Base-model prefixes of the supported families. */
 export const MODEL_PREFIXES: readonly string[] = ['transformer.', 'gpt_neox.', 'model.'];

@@ -16,7 +16,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmS
 import { availableParallelism, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openCheckpoint } from '@tuned-lens/models';
+import { openCheckpoint } from '@tuned-lens/formats';
 import { benchRoot, HUGETLB, median } from '../common';
 import { pairedRounds, ServedProcess } from '../paired';
 import { randomTokenIds } from '../prng';

@@ -10,7 +10,8 @@
  * model (the folder the states came from).
  */
 import { createEngine } from '@tuned-lens/engine';
-import { loadModel, ModelRunner, openCheckpoint, writeSafetensors, type LoadedModel, type TensorToWrite } from '@tuned-lens/models';
+import { loadModel, ModelRunner, type LoadedModel } from '@tuned-lens/models';
+import { openCheckpoint, writeSafetensors, type TensorToWrite } from '@tuned-lens/formats';
 import { randomTokenIds } from '../prng';
 import type { MicroBatch, Unembedding } from '@tuned-lens/lens';
 

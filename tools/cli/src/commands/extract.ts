@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ActivationClient } from '@tuned-lens/clients';
 import { clientTlsFromEnv } from '@tuned-lens/grpc-kit';
-import { writeSafetensors, type TensorToWrite } from '@tuned-lens/models';
+import { writeSafetensors, type TensorToWrite } from '@tuned-lens/formats';
 import { parse, UsageError, existingModelDir } from '../args';
 import { engineOption, startEmbeddedActivation } from '../embedded';
 

@@ -3,7 +3,8 @@
  * the shards named by a `model.safetensors.index.json`), looked up by name.
  */
 import { decodeFloats, isFloatDType, type FloatDType } from '@tuned-lens/tensor';
-import { CheckpointError, fileLabel } from './errors.js';
+import { fileLabel } from '../errors.js';
+import { CheckpointError } from './errors.js';
 import { isSupportedDType, type SafetensorsDType } from './dtypes.js';
 import type { TensorEntry } from './header.js';
 import type { SafetensorsFile } from './reader.js';

@@ -2,7 +2,7 @@
  * Safetensors checkpoints: strict reading (single files and sharded folders) with
  * zero-copy tensor views, exact F16/BF16 -> F32 decoding, and atomic writing.
  */
-export { CheckpointError, type CheckpointErrorKind, fileLabel } from './errors.js';
+export { CheckpointError, type CheckpointErrorKind } from './errors.js';
 export {
   type SafetensorsDType,
   SUPPORTED_DTYPES,
