@@ -11,7 +11,18 @@
  * - NaN is special-cased first: the add trick could carry a NaN whose payload sits in the
  *   low 16 bits into Infinity (or truncate it to the Infinity pattern). NaN keeps its sign
  *   and high payload and comes out quiet, so it can never become Infinity.
+ *
+ * The number and array conversions are the ones shared with F16, in halfFormat.ts.
  */
+import {
+  f32ArrayToHalfBits,
+  halfBitsToF32Array,
+  halfBitsToNumber,
+  lazyWidenTable,
+  numberToHalfBits,
+  roundToHalf,
+  type HalfFormat,
+} from './halfFormat.js';
 
 /** Largest finite bf16 value, (2 - 2^-7) * 2^127. */
 export const BF16_MAX = (2 - 2 ** -7) * 2 ** 127;
@@ -40,51 +51,39 @@ export function bf16BitsToF32Bits(h: number): number {
   return ((h & 0x7fff) > 0x7f80 ? b | 0x00400000 : b) >>> 0;
 }
 
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
+/** BF16 for the conversions shared with F16 (halfFormat.ts). */
+export const BF16: HalfFormat = {
+  narrow: f32BitsToBf16Bits,
+  narrowAll(f32Bits, out) {
+    for (let i = 0; i < f32Bits.length; i++) out[i] = f32BitsToBf16Bits(f32Bits[i]);
+  },
+  widenTable: lazyWidenTable(bf16BitsToF32Bits),
+};
 
 /**
  * Number -> bf16 bits. `x` is first rounded to float32 (as storing it in a
  * `Float32Array` would), then to bf16; inputs here are meant to be float32 values.
  */
 export function f32ToBf16Bits(x: number): number {
-  scratchF32[0] = x;
-  return f32BitsToBf16Bits(scratchU32[0]);
+  return numberToHalfBits(BF16, x);
 }
 
 /** bf16 bits -> the number it denotes (exact). */
 export function bf16BitsToF32(h: number): number {
-  scratchU32[0] = bf16BitsToF32Bits(h);
-  return scratchF32[0];
+  return halfBitsToNumber(BF16, h);
 }
 
 /** Rounds `x` to the nearest bf16 value and returns it as a number. */
 export function roundToBf16(x: number): number {
-  return bf16BitsToF32(f32ToBf16Bits(x));
+  return roundToHalf(BF16, x);
 }
 
 /** Bulk float32 -> bf16 bits. `dst` (same length) is filled when given, else allocated. */
 export function f32ArrayToBf16Bits(src: Float32Array, dst?: Uint16Array): Uint16Array {
-  const n = src.length;
-  const out = dst ?? new Uint16Array(n);
-  if (out.length !== n) throw new Error(`f32ArrayToBf16Bits: dst has ${out.length} elements, src has ${n}`);
-  const bits = new Uint32Array(src.buffer, src.byteOffset, n);
-  for (let i = 0; i < n; i++) {
-    const u = bits[i];
-    out[i] = (u & 0x7fffffff) > 0x7f800000 ? (u >>> 16) | 0x0040 : (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
-  }
-  return out;
+  return f32ArrayToHalfBits(BF16, 'f32ArrayToBf16Bits', src, dst);
 }
 
 /** Bulk bf16 bits -> float32. `dst` (same length) is filled when given, else allocated. */
 export function bf16BitsToF32Array(src: Uint16Array, dst?: Float32Array): Float32Array {
-  const n = src.length;
-  const out = dst ?? new Float32Array(n);
-  if (out.length !== n) throw new Error(`bf16BitsToF32Array: dst has ${out.length} elements, src has ${n}`);
-  const bits = new Uint32Array(out.buffer, out.byteOffset, n);
-  for (let i = 0; i < n; i++) {
-    const h = src[i];
-    bits[i] = (h & 0x7fff) > 0x7f80 ? (h << 16) | 0x00400000 : h << 16;
-  }
-  return out;
+  return halfBitsToF32Array(BF16, 'bf16BitsToF32Array', src, dst);
 }

@@ -22,8 +22,9 @@
  */
 import { assertDType, bytesPerElement, type DType, type FloatDType, type IntDType } from './dtype.js';
 import { IS_LITTLE_ENDIAN } from './endian.js';
-import { bf16BitsToF32Array, f32ArrayToBf16Bits } from './bf16.js';
-import { f16BitsToF32Array, f16ToF32BitsTable, f32ArrayToF16Bits } from './f16.js';
+import { BF16 } from './bf16.js';
+import { F16 } from './f16.js';
+import { f32ArrayToHalfBits, halfBitsToF32Array, type HalfFormat } from './halfFormat.js';
 import * as portable from './portable.js';
 import { numel, shapeToString, type HostTensor, type RawTensor } from './tensor.js';
 
@@ -49,6 +50,9 @@ export interface TokenIdOptions {
   /** Ids must be below this (e.g. the vocabulary size). Default 2^31 (the int32 range). */
   maxExclusive?: number;
 }
+
+/** The formats of the 16-bit float dtypes (see halfFormat.ts). */
+const HALF_FORMATS: Record<'F16' | 'BF16', HalfFormat> = { F16, BF16 };
 
 // Whether typed-array views may alias wire bytes. A `let` only so tests can exercise the
 // big-endian fallback on a little-endian machine (forcePortableCodecForTesting).
@@ -101,16 +105,14 @@ export function checkByteLength(dtype: DType, byteLength: number, expected?: Exp
  */
 export function encodeFloats(values: Float32Array, dtype: FloatDType, opts: EncodeOptions = {}): Uint8Array {
   if (!(values instanceof Float32Array)) throw new Error(`encodeFloats: values must be a Float32Array, got ${kindOf(values)}`);
-  switch (assertDType(dtype)) {
+  const d = assertDType(dtype);
+  switch (d) {
     case 'F32':
       if (!nativeLE) return portable.toBytesLE(values);
       return bytesOf(opts.copy ? values.slice() : values);
-    case 'F16': {
-      const bits = f32ArrayToF16Bits(values);
-      return nativeLE ? bytesOf(bits) : portable.toBytesLE(bits);
-    }
+    case 'F16':
     case 'BF16': {
-      const bits = f32ArrayToBf16Bits(values);
+      const bits = f32ArrayToHalfBits(HALF_FORMATS[d], 'encodeFloats', values);
       return nativeLE ? bytesOf(bits) : portable.toBytesLE(bits);
     }
     default:
@@ -213,31 +215,18 @@ export function decodeFloats(bytes: Uint8Array, dtype: FloatDType, expected?: Ex
     throw new Error(`decodeFloats: ${d} is an integer dtype (use decodeInt32, decodeInt64 or decodeTokenIds)`);
   }
   const n = checkByteLength(d, bytes.byteLength, expected);
-  if (d === 'F32') {
-    if (!nativeLE) return portable.f32FromBytesLE(bytes, n);
-    if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
-    return new Float32Array(alignedCopy(bytes));
-  }
+  if (d === 'F32') return wireArray(bytes, n, Float32Array, portable.f32FromBytesLE);
+  const format = HALF_FORMATS[d];
   if (nativeLE && bytes.byteOffset % 2 === 0) {
-    const bits = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-    return d === 'F16' ? f16BitsToF32Array(bits) : bf16BitsToF32Array(bits);
+    return halfBitsToF32Array(format, 'decodeFloats', new Uint16Array(bytes.buffer, bytes.byteOffset, n));
   }
   // Odd offset or big-endian host: build each 16-bit pattern from its two bytes. That is
   // byte-order independent and reads the input in place; the output is written as bits
   // through a Uint32Array view, which matches the Float32Array in any host order.
   const out = new Float32Array(n);
   const outBits = new Uint32Array(out.buffer);
-  if (d === 'F16') {
-    const table = f16ToF32BitsTable();
-    for (let i = 0, j = 0; i < n; i++, j += 2) outBits[i] = table[bytes[j] | (bytes[j + 1] << 8)];
-  } else {
-    // Inlined bf16BitsToF32Bits, kept in int32 arithmetic (its `>>> 0` result would
-    // box every pattern >= 2^31 as a heap number here).
-    for (let i = 0, j = 0; i < n; i++, j += 2) {
-      const h = bytes[j] | (bytes[j + 1] << 8);
-      outBits[i] = (h & 0x7fff) > 0x7f80 ? (h << 16) | 0x00400000 : h << 16;
-    }
-  }
+  const table = format.widenTable();
+  for (let i = 0, j = 0; i < n; i++, j += 2) outBits[i] = table[bytes[j] | (bytes[j + 1] << 8)];
   return out;
 }
 
@@ -248,9 +237,7 @@ export function decodeFloats(bytes: Uint8Array, dtype: FloatDType, expected?: Ex
 export function decodeInt32(bytes: Uint8Array, expected?: ExpectedSize): Int32Array {
   assertBytes(bytes, 'decodeInt32');
   const n = checkByteLength('I32', bytes.byteLength, expected);
-  if (!nativeLE) return portable.i32FromBytesLE(bytes, n);
-  if (bytes.byteOffset % 4 === 0) return new Int32Array(bytes.buffer, bytes.byteOffset, n);
-  return new Int32Array(alignedCopy(bytes));
+  return wireArray(bytes, n, Int32Array, portable.i32FromBytesLE);
 }
 
 /**
@@ -260,9 +247,7 @@ export function decodeInt32(bytes: Uint8Array, expected?: ExpectedSize): Int32Ar
 export function decodeInt64(bytes: Uint8Array, expected?: ExpectedSize): BigInt64Array {
   assertBytes(bytes, 'decodeInt64');
   const n = checkByteLength('I64', bytes.byteLength, expected);
-  if (!nativeLE) return portable.i64FromBytesLE(bytes, n);
-  if (bytes.byteOffset % 8 === 0) return new BigInt64Array(bytes.buffer, bytes.byteOffset, n);
-  return new BigInt64Array(alignedCopy(bytes));
+  return wireArray(bytes, n, BigInt64Array, portable.i64FromBytesLE);
 }
 
 /**
@@ -359,6 +344,23 @@ export function decodeRaw(raw: RawTensor): TensorValues {
 
 function bytesOf(a: Float32Array | Uint16Array | Int32Array | BigInt64Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** A typed-array constructor (Float32Array, Int32Array, BigInt64Array). */
+interface ArrayType<A> {
+  readonly BYTES_PER_ELEMENT: number;
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): A;
+}
+
+/**
+ * `bytes` (exactly `n` elements long) as a `type` array: a view ALIASING `bytes` when its
+ * offset is aligned on a little-endian host, else one aligned copy; on a big-endian host
+ * `readLE` (which always copies).
+ */
+function wireArray<A>(bytes: Uint8Array, n: number, type: ArrayType<A>, readLE: (bytes: Uint8Array, n: number) => A): A {
+  if (!nativeLE) return readLE(bytes, n);
+  if (bytes.byteOffset % type.BYTES_PER_ELEMENT === 0) return new type(bytes.buffer, bytes.byteOffset, n);
+  return new type(alignedCopy(bytes));
 }
 
 /** Copies `bytes` into a fresh ArrayBuffer (offset 0, so aligned for any element type). */

@@ -10,9 +10,18 @@
  * - NaN stays NaN in both directions and comes out quiet (quiet bit set); the sign and
  *   the high payload bits are kept. A quiet f16 NaN therefore round-trips bit-exactly.
  *
- * The bulk functions work on the raw bits through a `Uint32Array` view of the float
- * data, so no number is ever boxed and nothing is allocated per element.
+ * This file holds what is particular to the layout (the two bit conversions); the number
+ * and array conversions are the ones shared with BF16, in halfFormat.ts.
  */
+import {
+  f32ArrayToHalfBits,
+  halfBitsToF32Array,
+  halfBitsToNumber,
+  lazyWidenTable,
+  numberToHalfBits,
+  roundToHalf,
+  type HalfFormat,
+} from './halfFormat.js';
 
 /** Largest finite f16 value, (2 - 2^-10) * 2^15. */
 export const F16_MAX = 65504;
@@ -86,25 +95,21 @@ export function f16BitsToF32Bits(h: number): number {
   return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
 }
 
-let table: Uint32Array | undefined;
-
 /**
  * The 65536-entry f16 -> f32 bit table (256 KiB), built on first use (about a
  * millisecond) so importing the library costs nothing. Index by f16 bits; write the
  * entry into a `Uint32Array` view of a `Float32Array`. Do not mutate it.
  */
-export function f16ToF32BitsTable(): Uint32Array {
-  if (table === undefined) {
-    const t = new Uint32Array(65536);
-    for (let h = 0; h < 65536; h++) t[h] = f16BitsToF32Bits(h);
-    table = t;
-  }
-  return table;
-}
+export const f16ToF32BitsTable: () => Uint32Array = lazyWidenTable(f16BitsToF32Bits);
 
-// One shared scratch float for the scalar functions (JS is single-threaded per isolate).
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
+/** F16 for the conversions shared with BF16 (halfFormat.ts). */
+export const F16: HalfFormat = {
+  narrow: f32BitsToF16Bits,
+  narrowAll(f32Bits, out) {
+    for (let i = 0; i < f32Bits.length; i++) out[i] = f32BitsToF16Bits(f32Bits[i]);
+  },
+  widenTable: f16ToF32BitsTable,
+};
 
 /**
  * Number -> f16 bits. `x` is first rounded to float32 (as storing it in a
@@ -112,23 +117,17 @@ const scratchU32 = new Uint32Array(scratchF32.buffer);
  * therefore be double-rounded; inputs here are meant to be float32 values.
  */
 export function f32ToF16Bits(x: number): number {
-  scratchF32[0] = x;
-  return f32BitsToF16Bits(scratchU32[0]);
+  return numberToHalfBits(F16, x);
 }
 
 /** f16 bits -> the number it denotes (exact). */
 export function f16BitsToF32(h: number): number {
-  scratchU32[0] = f16ToF32BitsTable()[h & 0xffff];
-  return scratchF32[0];
+  return halfBitsToNumber(F16, h);
 }
 
 /** Rounds `x` to the nearest f16 value and returns it as a number (e.g. for tolerances). */
 export function roundToF16(x: number): number {
-  return f16BitsToF32(f32ToF16Bits(x));
-}
-
-function u32View(a: Float32Array): Uint32Array {
-  return new Uint32Array(a.buffer, a.byteOffset, a.length);
+  return roundToHalf(F16, x);
 }
 
 /**
@@ -136,12 +135,7 @@ function u32View(a: Float32Array): Uint32Array {
  * Shapes are irrelevant: element i of `src` becomes element i of the result.
  */
 export function f32ArrayToF16Bits(src: Float32Array, dst?: Uint16Array): Uint16Array {
-  const n = src.length;
-  const out = dst ?? new Uint16Array(n);
-  if (out.length !== n) throw new Error(`f32ArrayToF16Bits: dst has ${out.length} elements, src has ${n}`);
-  const bits = u32View(src);
-  for (let i = 0; i < n; i++) out[i] = f32BitsToF16Bits(bits[i]);
-  return out;
+  return f32ArrayToHalfBits(F16, 'f32ArrayToF16Bits', src, dst);
 }
 
 /**
@@ -149,11 +143,5 @@ export function f32ArrayToF16Bits(src: Float32Array, dst?: Uint16Array): Uint16A
  * `dst` (same length) is filled when given, else allocated.
  */
 export function f16BitsToF32Array(src: Uint16Array, dst?: Float32Array): Float32Array {
-  const n = src.length;
-  const out = dst ?? new Float32Array(n);
-  if (out.length !== n) throw new Error(`f16BitsToF32Array: dst has ${out.length} elements, src has ${n}`);
-  const t = f16ToF32BitsTable();
-  const bits = u32View(out);
-  for (let i = 0; i < n; i++) bits[i] = t[src[i]];
-  return out;
+  return halfBitsToF32Array(F16, 'f16BitsToF32Array', src, dst);
 }

@@ -2,7 +2,8 @@
  * @tuned-lens/tensor: the byte layer for tensors on the wire.
  *
  * - dtype:    the `DType` union ('F32' | 'F16' | 'BF16' | 'I32' | 'I64') and sizes
- * - f16/bf16: bit-exact float32 <-> half / bfloat16 conversions (round to nearest even)
+ * - f16/bf16: bit-exact float32 <-> half / bfloat16 conversions (round to nearest even),
+ *             each format's bit functions over the conversions they share (halfFormat)
  * - codec:    typed arrays <-> raw little-endian row-major bytes (zero-copy where possible)
  * - tensor:   `RawTensor` / `HostTensor` and shape helpers
  * - chunking: splitting into gRPC-sized chunks and reassembling them in any order

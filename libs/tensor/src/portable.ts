@@ -27,37 +27,35 @@ export function toBytesLE(src: NativeArray): Uint8Array {
   return out;
 }
 
-// Reading a float through DataView.getFloat32 widens it to a double and would quiet a
-// signalling NaN on some hosts; reading the bits as an integer keeps them exactly.
-/** Reads `n` little-endian float32 values (bit-exact) from `bytes` at any offset. */
-export function f32FromBytesLE(bytes: Uint8Array, n: number): Float32Array {
-  const out = new Float32Array(n);
-  const bits = new Uint32Array(out.buffer);
+/**
+ * Reads `out.length` little-endian elements from `bytes` (at any offset) into `out` with
+ * `get` (a call per element: this is the fallback and the reference, not a fast path).
+ */
+function readLE<A extends Uint32Array | Int32Array | BigInt64Array>(
+  bytes: Uint8Array,
+  out: A,
+  get: (view: DataView, byteOffset: number) => A[number],
+): A {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < n; i++) bits[i] = view.getUint32(4 * i, true);
+  for (let i = 0; i < out.length; i++) out[i] = get(view, out.BYTES_PER_ELEMENT * i);
   return out;
 }
 
-/** Reads `n` little-endian uint16 values from `bytes` at any offset. */
-export function u16FromBytesLE(bytes: Uint8Array, n: number): Uint16Array {
-  const out = new Uint16Array(n);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < n; i++) out[i] = view.getUint16(2 * i, true);
+/** Reads `n` little-endian float32 values (bit-exact) from `bytes` at any offset. */
+export function f32FromBytesLE(bytes: Uint8Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  // Through the bits, not getFloat32: reading a float widens it to a double, which would
+  // quiet a signalling NaN on some hosts; reading the bits as an integer keeps them exactly.
+  readLE(bytes, new Uint32Array(out.buffer), (view, at) => view.getUint32(at, true));
   return out;
 }
 
 /** Reads `n` little-endian int32 values from `bytes` at any offset. */
 export function i32FromBytesLE(bytes: Uint8Array, n: number): Int32Array {
-  const out = new Int32Array(n);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < n; i++) out[i] = view.getInt32(4 * i, true);
-  return out;
+  return readLE(bytes, new Int32Array(n), (view, at) => view.getInt32(at, true));
 }
 
 /** Reads `n` little-endian int64 values from `bytes` at any offset. */
 export function i64FromBytesLE(bytes: Uint8Array, n: number): BigInt64Array {
-  const out = new BigInt64Array(n);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < n; i++) out[i] = view.getBigInt64(8 * i, true);
-  return out;
+  return readLE(bytes, new BigInt64Array(n), (view, at) => view.getBigInt64(at, true));
 }

@@ -12,19 +12,14 @@ import {
   roundToBf16,
 } from '../src/index.js';
 import { makeRng } from '@tuned-lens/fixtures';
+import { binary16Layout, testAllPatterns } from './binary16.js';
 import { f32FromBits } from './f32Bits.js';
 
-// ---- Independent reference: decode by arithmetic; encode by comparing the distances to
-// the two neighbouring bf16 values (truncation and the next one away from zero).
+// ---- Independent reference: decode by arithmetic (binary16.ts); encode by comparing the
+// distances to the two neighbouring bf16 values (truncation and the next one away from zero).
 
-function refDecode(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 7) & 0xff;
-  const mant = h & 0x7f;
-  if (exp === 0xff) return mant === 0 ? sign * Infinity : NaN;
-  if (exp === 0) return sign * mant * Math.pow(2, -133);
-  return sign * (1 + mant / 128) * Math.pow(2, exp - 127);
-}
+const layout = binary16Layout(8);
+const { refDecode, isNaNBits } = layout;
 
 function refEncode(bits: number): number {
   const x = f32FromBits(bits);
@@ -45,33 +40,12 @@ function refEncode(bits: number): number {
   return signBit | (down % 2 === 0 ? down : up);
 }
 
-const isNaNBits = (h: number) => (h & 0x7f80) === 0x7f80 && (h & 0x7f) !== 0;
-
-test('bf16 -> f32: all 65536 patterns match the arithmetic reference', () => {
-  for (let h = 0; h < 65536; h++) {
-    const got = bf16BitsToF32(h);
-    const want = refDecode(h);
-    if (Number.isNaN(want)) assert.ok(Number.isNaN(got), `0x${h.toString(16)} should be NaN`);
-    else assert.ok(Object.is(got, want), `0x${h.toString(16)}: got ${got}, want ${want}`);
-  }
-});
-
-test('bf16 -> f32 -> bf16: all 65536 patterns round-trip (bulk and scalar)', () => {
-  const all = new Uint16Array(65536).map((_, i) => i);
-  const f32 = bf16BitsToF32Array(all);
-  const back = f32ArrayToBf16Bits(f32);
-  const f32Bits = new Uint32Array(f32.buffer);
-  for (let h = 0; h < 65536; h++) {
-    assert.equal(f32Bits[h], bf16BitsToF32Bits(h), 'bulk decode == scalar decode');
-    assert.equal(f32BitsToBf16Bits(f32Bits[h]), back[h], 'bulk encode == scalar encode');
-    if (isNaNBits(h)) {
-      assert.ok(Number.isNaN(f32[h]));
-      assert.ok(isNaNBits(back[h]), `NaN 0x${h.toString(16)} became 0x${back[h].toString(16)}`);
-      assert.equal(back[h], h | 0x40, 'sign and payload kept, quiet bit set');
-    } else {
-      assert.equal(back[h], h, `0x${h.toString(16)} -> ${f32[h]} -> 0x${back[h].toString(16)}`);
-    }
-  }
+testAllPatterns('bf16', layout, {
+  bitsToNumber: bf16BitsToF32,
+  bitsToF32Bits: bf16BitsToF32Bits,
+  f32BitsToBits: f32BitsToBf16Bits,
+  bitsToF32Array: bf16BitsToF32Array,
+  f32ArrayToBits: f32ArrayToBf16Bits,
 });
 
 test('bf16 rounding: ties to even, carries across the mantissa boundary', () => {

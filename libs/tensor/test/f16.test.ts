@@ -12,19 +12,14 @@ import {
   roundToF16,
 } from '../src/index.js';
 import { makeRng } from '@tuned-lens/fixtures';
+import { binary16Layout, testAllPatterns } from './binary16.js';
 import { bitsOfF32, f32FromBits } from './f32Bits.js';
 
-// ---- Independent reference: decode by arithmetic, encode by searching the sorted list
-// of every finite f16 value for the nearest one (ties to the even bit pattern).
+// ---- Independent reference: decode by arithmetic (binary16.ts), encode by searching the
+// sorted list of every finite f16 value for the nearest one (ties to the even bit pattern).
 
-function refDecode(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0x1f) return mant === 0 ? sign * Infinity : NaN;
-  if (exp === 0) return sign * mant * Math.pow(2, -24);
-  return sign * (1 + mant / 1024) * Math.pow(2, exp - 15);
-}
+const layout = binary16Layout(5);
+const { refDecode, isNaNBits } = layout;
 
 // Non-negative finite f16 values in bit order 0x0000..0x7bff, which is also value order.
 const POSITIVE = Array.from({ length: 0x7c00 }, (_, h) => refDecode(h));
@@ -51,36 +46,12 @@ function refEncode(x: number): number {
   return signBit | (lo % 2 === 0 ? lo : lo + 1);
 }
 
-const isNaNBits = (h: number) => (h & 0x7c00) === 0x7c00 && (h & 0x3ff) !== 0;
-
-test('f16 -> f32: all 65536 patterns match the arithmetic reference', () => {
-  for (let h = 0; h < 65536; h++) {
-    const got = f16BitsToF32(h);
-    const want = refDecode(h);
-    if (Number.isNaN(want)) assert.ok(Number.isNaN(got), `0x${h.toString(16)} should be NaN`);
-    else assert.ok(Object.is(got, want), `0x${h.toString(16)}: got ${got}, want ${want}`);
-  }
-});
-
-test('f16 -> f32 -> f16: all 65536 patterns round-trip (bulk and scalar)', () => {
-  const all = new Uint16Array(65536).map((_, i) => i);
-  const f32 = f16BitsToF32Array(all);
-  const back = f32ArrayToF16Bits(f32);
-  const f32Bits = new Uint32Array(f32.buffer);
-  for (let h = 0; h < 65536; h++) {
-    assert.equal(f32Bits[h], f16BitsToF32Bits(h), 'bulk decode == scalar decode');
-    assert.equal(f32BitsToF16Bits(f32Bits[h]), back[h], 'bulk encode == scalar encode');
-    if (isNaNBits(h)) {
-      // NaN stays NaN, keeps its sign, comes back quiet; a quiet NaN keeps every bit.
-      assert.ok(Number.isNaN(f32[h]));
-      assert.ok(isNaNBits(back[h]), `NaN 0x${h.toString(16)} became 0x${back[h].toString(16)}`);
-      assert.equal(back[h] & 0x8000, h & 0x8000);
-      assert.equal(back[h] & 0x200, 0x200, 'quiet bit set');
-      assert.equal(back[h], h | 0x200);
-    } else {
-      assert.equal(back[h], h, `0x${h.toString(16)} -> ${f32[h]} -> 0x${back[h].toString(16)}`);
-    }
-  }
+testAllPatterns('f16', layout, {
+  bitsToNumber: f16BitsToF32,
+  bitsToF32Bits: f16BitsToF32Bits,
+  f32BitsToBits: f32BitsToF16Bits,
+  bitsToF32Array: f16BitsToF32Array,
+  f32ArrayToBits: f32ArrayToF16Bits,
 });
 
 test('f16 rounding: ties to even in the normal range', () => {
