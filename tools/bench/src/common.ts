@@ -9,6 +9,8 @@ export const ENGINES: readonly EngineKind[] = ['onnx', 'tfjs'];
 /** tools/bench (the project folder): children run from here so `--import tsx` resolves. */
 export const benchRoot = fileURLToPath(new URL('../', import.meta.url));
 export const torchScript = join(benchRoot, 'python', 'torch_forward.py');
+/** The extraction bench's measuring child (relative to benchRoot, the cwd of every node child). */
+export const measureScript = join('src', 'measure.ts');
 /** Debian's interpreter: the `python3` on PATH is a pyenv that cannot see python3-torch. */
 export const systemPython = '/usr/bin/python3';
 /** Set for every measured process (see ../../shared toolchain notes, finding B). */
@@ -38,4 +40,13 @@ export function readF32(file: string): Float32Array {
   const out = new Float32Array(b.byteLength / 4);
   new Uint8Array(out.buffer).set(b);
   return out;
+}
+
+/**
+ * An error as one line for a table cell or a log line: the first line of the message,
+ * without emscripten's build hint (tfjs' wasm aborts carry it), at most maxChars long.
+ */
+export function shortError(err: unknown, maxChars = 160): string {
+  const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/\s*Build with -sASSERTIONS for more info\.?/g, '').trim();
+  return msg.length > maxChars ? `${msg.slice(0, maxChars - 3)}...` : msg;
 }

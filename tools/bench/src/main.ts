@@ -10,22 +10,21 @@
  * batch, the same weights file and the same malloc settings, makes "ours / torch" the
  * number that means something. See ../README.md for the method and the flags.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, release, totalmem } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { smallLmDir } from '@tuned-lens/fixtures';
 import { loadModelConfig } from '@tuned-lens/models';
-import { benchRoot, ENGINES, HUGETLB, maxAbsDiff, median, readF32, systemPython, type EngineKind } from './common';
+import { benchRoot, HUGETLB, maxAbsDiff, measureScript, median, readF32, shortError, systemPython, type EngineKind } from './common';
+import { runJob, serveJob } from './children';
+import { CommandLine } from './cli';
 import { pairedRounds, ServedProcess, type PairedTimes } from './paired';
-import { ensureRandomGpt2, gpt2SmallShape } from './gpt2Random';
 import { randomTokenIds } from './prng';
-import { chooseBlas, ensureTorch, runTorch, torchArgs, torchEnv, type BlasChoice, type TorchRun, type TorchStatus } from './torch';
+import { runTorch, setUpTorch, torchArgs, torchEnv, torchSetupNote, type BlasChoice, type TorchRun, type TorchStatus } from './torch';
 import type { Job, MeasureResult } from './measure';
-import { resultsMarkdown, targetLine, workloadMarkdown, WORKLOADS, type BenchResults, type Check, type Row, type Target, type WorkloadId, type WorkloadResult } from './report';
-import { cpuDescription, gitCommit, packageVersion, relOrAbs, saveResults } from './runInfo';
+import { resultsMarkdown, targetLine, workloadMarkdown, type BenchResults, type Row, type Target, type WorkloadResult } from './report';
+import { BenchRun, relOrAbs, saveResults } from './runInfo';
 import { cpuPin } from './pinning';
+import { defaultCacheDir, forEachWorkload, workloadModelDir, type WorkloadId } from './workloads';
 
 const USAGE = `usage: npm run bench -- [options]
 
@@ -48,6 +47,7 @@ const USAGE = `usage: npm run bench -- [options]
   --timeout-min N     give up on one measurement after N minutes (default 8)
   --no-apt            do not apt-get install python3-torch / libopenblas0-pthread when missing
   --help`;
+const commandLine = new CommandLine('bench', USAGE);
 
 /** Max |diff| accepted between torch's and our last hidden state on the trained small-lm. */
 const SMALL_LM_TOLERANCE = 1e-4;
@@ -74,92 +74,32 @@ function parseOptions(argv: string[]): Options {
     },
     strict: true,
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (name: string, raw: string | undefined, min = 1): number | undefined => {
-    if (raw === undefined) return undefined;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
-    return n;
-  };
+  if (values.help) commandLine.help();
   const quick = values.quick!;
-  const only = values.only as WorkloadId | undefined;
-  if (only !== undefined && !WORKLOADS.includes(only)) usage(`--only must be one of ${WORKLOADS.join(', ')}, got "${only}"`);
-  const engines = values.engines!.split(',').map((e) => e.trim()).filter(Boolean) as EngineKind[];
-  for (const e of engines) if (!ENGINES.includes(e)) usage(`unknown engine "${e}" (known: ${ENGINES.join(', ')})`);
-  const repeats = int('repeats', values.repeats) ?? (quick ? 2 : 5);
-  const batches = int('batches', values.batches);
+  const repeats = commandLine.int('repeats', values.repeats) ?? (quick ? 2 : 5);
+  const batches = commandLine.int('batches', values.batches);
   return {
-    threads: int('threads', values.threads)!, quick, only, engines,
-    repeats: { torch: repeats, onnx: repeats, tfjs: int('tfjs-repeats', values['tfjs-repeats']) ?? (quick ? 1 : 2) },
+    threads: commandLine.int('threads', values.threads!), quick, only: commandLine.workload(values.only), engines: commandLine.engines(values.engines!),
+    repeats: { torch: repeats, onnx: repeats, tfjs: commandLine.int('tfjs-repeats', values['tfjs-repeats']) ?? (quick ? 1 : 2) },
     batches: { onnx: batches ?? (quick ? 2 : 4), tfjs: batches ?? (quick ? 1 : 2) },
-    batch: int('batch', values.batch)!, seq: int('seq', values.seq)!, seed: int('seed', values.seed, 0)!,
-    cacheDir: values['cache-dir'] ?? process.env.TUNED_LENS_BENCH_DIR ?? '/tmp/tuned-lens-bench',
+    batch: commandLine.int('batch', values.batch!), seq: commandLine.int('seq', values.seq!), seed: commandLine.int('seed', values.seed!, 0),
+    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
     outDir: values['out-dir'] ?? join(benchRoot, 'results'),
     apt: !values['no-apt'],
     torchBlas: values['torch-blas']!,
-    timeoutMs: int('timeout-min', values['timeout-min'])! * 60_000,
+    timeoutMs: commandLine.int('timeout-min', values['timeout-min']!) * 60_000,
   };
-}
-
-function usage(msg: string): never {
-  console.error(`bench: ${msg}\n\n${USAGE}`);
-  process.exit(2);
 }
 
 const say = (line = '') => console.log(line);
 
-/** The environment of our measuring node processes: hugetlb malloc, ORT threads, quiet logs. */
-function nodeEnv(threads: number): NodeJS.ProcessEnv {
-  return {
-    ...process.env, GLIBC_TUNABLES: HUGETLB, TUNED_LENS_ORT_THREADS: String(threads),
-    OMP_NUM_THREADS: String(threads), TUNED_LENS_LOG_LEVEL: process.env.TUNED_LENS_LOG_LEVEL ?? 'warn',
-  };
-}
-
 /**
- * Runs one measurement in a fresh node process with GLIBC_TUNABLES and the thread count
- * set (see measure.ts for why), streaming its progress lines.
+ * One measurement in a fresh node process (measure.ts, see there for why), its progress
+ * streamed; a measurement that hangs is stopped after --timeout-min.
  */
 function measure(job: Job, threads: number, timeoutMs: number): Promise<MeasureResult> {
-  const cmd = [process.execPath, '--import', 'tsx', join('src', 'measure.ts'), JSON.stringify(job)];
-  const pin = cpuPin(job.engine, threads);
-  if (pin) cmd.unshift('taskset', '-c', pin);
-  const env = nodeEnv(threads);
-  return new Promise((resolve, reject) => {
-    rmSync(job.resultFile, { force: true });
-    const child = spawn(cmd[0], cmd.slice(1), { cwd: benchRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => process.stdout.write(d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      // echo warnings and errors, not the stack frames (the JSON keeps the message)
-      const lines = d.split('\n').filter((l) => l.trim() && !/^\s+at /.test(l));
-      if (lines.length) process.stdout.write(lines.map((l) => `    | ${l.length > 300 ? `${l.slice(0, 297)}...` : l}\n`).join(''));
-    });
-    // A measurement that hangs (seen: tfjs' threaded wasm growing its shared heap on
-    // gpt2-small) must not stall the whole run: stop it, record why, go on.
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (timedOut) reject(new Error(`timed out after ${(timeoutMs / 60_000).toFixed(0)} min (--timeout-min)`));
-      else if (code === 0 && existsSync(job.resultFile)) resolve(JSON.parse(readFileSync(job.resultFile, 'utf8')) as MeasureResult);
-      else {
-        const last = stderr.trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-2).join(' ');
-        reject(new Error(last || `measurement process exited with ${signal ?? code}`));
-      }
-    });
-  });
+  return runJob<MeasureResult>(measureScript, job, { engine: job.engine, threads, timeoutMs, name: 'measurement process' });
 }
-
 
 /** "onnxruntime, 1 thread(s)" / "tfjs-wasm: SIMD, 1 thread": the engine's name and thread count. */
 function engineNote(m: MeasureResult): string {
@@ -173,16 +113,8 @@ function pinNote(engine: EngineKind, threads: number): string {
   return pin ? ` (taskset -c ${pin})` : '';
 }
 
-
-
-/** One line for a table cell: the first line of the message, without emscripten's build hint. */
-function shortError(err: unknown): string {
-  const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/\s*Build with -sASSERTIONS for more info\.?/g, '').trim();
-  return msg.length > 160 ? `${msg.slice(0, 157)}...` : msg;
-}
-
 async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas: BlasChoice | undefined, tmp: string): Promise<WorkloadResult> {
-  const modelDir = id === 'small-lm' ? smallLmDir : ensureRandomGpt2(o.cacheDir, gpt2SmallShape, o.seed, (l) => say(`  ${l}`));
+  const modelDir = workloadModelDir(id, o.cacheDir, o.seed, (l) => say(`  ${l}`));
   const cfg = loadModelConfig(join(modelDir, 'config.json'));
   const L = cfg.numLayers;
   const title = id === 'small-lm'
@@ -305,7 +237,7 @@ async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas:
     w.rows.unshift({
       engine: 'torch', level: 'engine', status: 'ok', tokensPerSecond: best.tokens_per_second, secondsPerBatch: tokens / best.tokens_per_second,
       runs: best.times.length, ratio: 1, reference: true,
-      note: `torch ${best.torch_version}, ${best.threads} thread(s), OpenBLAS ${best.openblas_corename}${best.openblas_coretype_env ? ' (forced)' : ''}; ${reference.how}${drift ? `; drift check: ${drift}` : ''}`,
+      note: `${torchSetupNote(best)}; ${reference.how}${drift ? `; drift check: ${drift}` : ''}`,
     });
     if (stockRow) w.rows.push(stockRow);
     for (const r of w.rows) if (r.status === 'ok' && !r.reference) r.ratio = r.tokensPerSecond! / best.tokens_per_second;
@@ -353,9 +285,7 @@ async function pairedTorchOnnx(
     await torchProc.ready();
     const job: Job = { kind: 'engine', engine: 'onnx', ...c, warmup: 1, repeats: 0, dumpLast: onnxDump, serve: true, resultFile };
     rmSync(resultFile, { force: true });
-    onnxProc = new ServedProcess('onnx', process.execPath, ['--import', 'tsx', join('src', 'measure.ts'), JSON.stringify(job)], {
-      cwd: benchRoot, env: nodeEnv(c.threads), echo, timeoutMs: o.timeoutMs,
-    });
+    onnxProc = serveJob('onnx', measureScript, job, { engine: 'onnx', threads: c.threads, echo, timeoutMs: o.timeoutMs });
     await onnxProc.ready();
     const times = await pairedRounds(torchProc, onnxProc, o.repeats.onnx, (l) => say(`    ${l}`));
     const torchRun = await torchProc.finish<TorchRun>(true);
@@ -373,10 +303,6 @@ function engineMissing(err: unknown): boolean {
   return /Cannot find module|ERR_MODULE_NOT_FOUND|not found/i.test(err instanceof Error ? err.message : String(err));
 }
 
-
-
-
-
 function evaluateTarget(workloads: WorkloadResult[]): Target {
   const w = workloads.find((x) => x.id === 'gpt2-small');
   if (!w) return { statement: TARGET, evaluated: false, reason: 'gpt2-small was not run' };
@@ -392,58 +318,26 @@ function evaluateTarget(workloads: WorkloadResult[]): Target {
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
-  const t0 = performance.now();
-  const loadBefore = loadavg();
-  const date = new Date();
-  say(`extraction benchmark: threads ${o.threads}, batch ${o.batch} x ${o.seq}${o.quick ? ', quick' : ''}; load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
+  const run = new BenchRun();
+  say(`extraction benchmark: threads ${o.threads}, batch ${o.batch} x ${o.seq}${o.quick ? ', quick' : ''}; load average ${run.loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
 
-  say('\n--- PyTorch baseline (Debian python3-torch + OpenBLAS)');
-  const torch = ensureTorch({ allowInstall: o.apt, log: (l) => say(`  ${l}`) });
-  let blas: BlasChoice | undefined;
-  if (!torch.available) say(`  PyTorch UNAVAILABLE: ${torch.reason}; benching our engines without ratios`);
-  else {
-    try {
-      blas = chooseBlas(o.threads, o.torchBlas, (l) => say(`  ${l}`));
-    } catch (err) {
-      say(`  BLAS probe failed (${shortError(err)}); torch runs with OpenBLAS's own choice`);
-    }
-  }
-
-  mkdirSync(o.cacheDir, { recursive: true });
-  const tmp = join(o.cacheDir, `run-${process.pid}`);
-  mkdirSync(tmp, { recursive: true });
-  const workloads: WorkloadResult[] = [];
-  try {
-    for (const id of WORKLOADS) {
-      if (o.only && o.only !== id) continue;
-      const w = await runWorkload(id, o, torch, blas, tmp);
-      workloads.push(w);
-      say(`\n${workloadMarkdown(w)}`);
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  const { torch, blas } = setUpTorch(o, say);
+  const workloads = await forEachWorkload(o, `run-${process.pid}`, async (id, tmp) => {
+    const w = await runWorkload(id, o, torch, blas, tmp);
+    say(`\n${workloadMarkdown(w)}`);
+    return w;
+  });
 
   const torchRun: TorchRun | undefined = workloads.flatMap((w) => w.torchRuns)[0];
   const results: BenchResults = {
-    date: date.toISOString(),
-    gitCommit: gitCommit(),
+    ...run.record({ torch: torch.version, torchBlas: torchRun?.blas }),
     settings: {
       threads: o.threads, quick: o.quick, repeats: o.repeats, serviceBatches: o.batches, batch: o.batch, seq: o.seq, seed: o.seed,
       glibcTunables: HUGETLB, cacheDir: o.cacheDir, argv: process.argv.slice(2), torchBlas: o.torchBlas,
     },
-    machine: {
-      cpuModel: cpuDescription(), cores: availableParallelism(), memGiB: totalmem() / 2 ** 30, kernel: release(),
-      node: process.versions.node, onnxruntime: packageVersion('onnxruntime-node'), torch: torch.version, torchBlas: torchRun?.blas,
-      loadBefore, loadAfter: loadavg(),
-    },
-    torch,
-    torchBlas: blas,
-    workloads,
-    target: evaluateTarget(workloads),
-    wallSeconds: (performance.now() - t0) / 1000,
+    torch, torchBlas: blas, workloads, target: evaluateTarget(workloads),
   };
-  saveResults(o.outDir, 'extract', date, results, resultsMarkdown(results), say);
+  saveResults(o.outDir, 'extract', run.date, results, resultsMarkdown(results), say);
   say(`\n>>> ${targetLine(results.target)}`);
   const failedChecks = workloads.flatMap((w) => w.checks).filter((c) => !c.pass);
   if (failedChecks.length) say(`>>> ${failedChecks.length} agreement check(s) FAILED: ${failedChecks.map((c) => c.what).join('; ')}`);

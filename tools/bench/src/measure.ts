@@ -13,15 +13,16 @@
  * The result is written as JSON to `job.resultFile`; progress goes to stdout.
  */
 import { writeFileSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { availableParallelism, loadavg } from 'node:os';
-import { createEngine, type Engine } from '@tuned-lens/engine';
+import { loadavg } from 'node:os';
+import { createEngine } from '@tuned-lens/engine';
 import { loadModel, ModelRunner } from '@tuned-lens/models';
 import { startActivationServer } from '@tuned-lens/activation-service';
 import { ActivationClient, type TokenBatchInput } from '@tuned-lens/clients';
 import { createLogger } from '@tuned-lens/grpc-kit';
 import { randomTokenIds } from './prng';
 import { median, type EngineKind } from './common';
+import { engineSetup, processState, runChild, say, type EngineSetup, type ProcessState } from './measuredChild';
+import { serveTimedCalls } from './paired';
 
 interface JobBase {
   engine: EngineKind;
@@ -61,13 +62,9 @@ export interface ServiceJob extends JobBase {
 
 export type Job = EngineJob | ServiceJob;
 
-export interface MeasureResult {
+export interface MeasureResult extends EngineSetup, ProcessState {
   kind: 'engine' | 'service';
   engine: string;
-  engineThreads?: number;
-  engineDetail?: string;
-  /** CPUs this process may run on (os.availableParallelism(), which follows the affinity mask). */
-  cpusAllowed: number;
   tokens: number;
   /** engine: each timed forward call; service: one value, the whole timed stream. */
   times: number[];
@@ -80,11 +77,7 @@ export interface MeasureResult {
   /** service: bytes of hidden states received in the timed stream. */
   bytesReceived?: number;
   loadBefore: number[];
-  loadAfter: number[];
-  rssMiB: number;
 }
-
-const say = (line: string) => process.stdout.write(`${line}\n`);
 
 function readIds(file: string, n: number): Int32Array {
   const buf = readFileSync(file);
@@ -92,23 +85,6 @@ function readIds(file: string, n: number): Int32Array {
   const ids = new Int32Array(n);
   new Uint8Array(ids.buffer).set(buf);
   return ids;
-}
-
-/**
- * Thread count an engine reports, when it exposes one: OnnxEngine.threads, or the tfjs
- * engine's backend selection (wasm thread pool). Read structurally: neither is part of
- * the Engine interface.
- */
-function engineThreads(engine: Engine): number | undefined {
-  const e = engine as { threads?: unknown; selection?: { wasm?: { threads?: unknown } } };
-  const t = e.threads ?? e.selection?.wasm?.threads;
-  return typeof t === 'number' ? t : undefined;
-}
-
-/** The engine's own one-line description of its set-up, when it has one (tfjs: "tfjs-wasm: SIMD, 1 thread"). */
-function engineDetail(engine: Engine): string | undefined {
-  const r = (engine as { selection?: { reason?: unknown } }).selection?.reason;
-  return typeof r === 'string' ? r : undefined;
 }
 
 async function runEngine(job: EngineJob): Promise<MeasureResult> {
@@ -137,21 +113,13 @@ async function runEngine(job: EngineJob): Promise<MeasureResult> {
     last = out.hiddenStates.get(L);
     return times.at(-1)!;
   };
-  if (job.serve) {
-    say(`@@ready ${JSON.stringify({ loadSeconds })}`);
-    for await (const line of createInterface({ input: process.stdin })) {
-      const cmd = line.trim();
-      if (cmd === 'run') say(`@@result ${JSON.stringify({ seconds: await timed() })}`);
-      else if (cmd === 'finish') break;
-      else if (cmd) throw new Error(`unknown command ${JSON.stringify(cmd)}`);
-    }
-  } else {
+  if (job.serve) await serveTimedCalls({ loadSeconds }, timed);
+  else {
     for (let i = 0; i < job.repeats; i++) say(`      call ${i + 1}: ${(await timed()).toFixed(3)} s`);
   }
   if (count !== L + 1) throw new Error(`expected ${L + 1} hidden states, got ${count}`);
   if (job.dumpLast && last) writeFileSync(job.dumpLast, new Uint8Array(last.buffer, last.byteOffset, last.byteLength));
-  const result = summarise('engine', engine.name, engineThreads(engine), job.batch * job.seq, times, loadSeconds, forwardSeconds, count, loadBefore);
-  result.engineDetail = engineDetail(engine);
+  const result = summarise('engine', engine.name, engineSetup(engine), job.batch * job.seq, times, loadSeconds, forwardSeconds, count, loadBefore);
   await runner.dispose();
   await engine.dispose?.();
   return result;
@@ -193,7 +161,7 @@ async function runService(job: ServiceJob): Promise<MeasureResult> {
     }
     const elapsed = (performance.now() - s) / 1000;
     if (got !== job.batches) throw new Error(`received ${got} of ${job.batches} batches`);
-    const r = summarise('service', backend.description.engine, undefined, tokens * job.batches, [elapsed], loadSeconds, forwardSeconds, L + 1, loadBefore);
+    const r = summarise('service', backend.description.engine, {}, tokens * job.batches, [elapsed], loadSeconds, forwardSeconds, L + 1, loadBefore);
     r.bytesReceived = bytes;
     return r;
   } finally {
@@ -202,25 +170,16 @@ async function runService(job: ServiceJob): Promise<MeasureResult> {
   }
 }
 
-function summarise(kind: 'engine' | 'service', engine: string, threads: number | undefined, tokens: number, times: number[], loadSeconds: number, forwardSeconds: number[], hiddenStates: number, loadBefore: number[]): MeasureResult {
+function summarise(kind: 'engine' | 'service', engine: string, setup: EngineSetup, tokens: number, times: number[], loadSeconds: number, forwardSeconds: number[], hiddenStates: number, loadBefore: number[]): MeasureResult {
   const m = median(times);
   return {
-    kind, engine, engineThreads: threads, tokens, times, medianSeconds: m, tokensPerSecond: tokens / m,
-    loadSeconds, forwardSeconds, hiddenStates, loadBefore, loadAfter: loadavg(), rssMiB: process.memoryUsage().rss / 2 ** 20,
-    cpusAllowed: availableParallelism(),
+    kind, engine, ...setup, tokens, times, medianSeconds: m, tokensPerSecond: tokens / m,
+    loadSeconds, forwardSeconds, hiddenStates, loadBefore, ...processState(),
   };
 }
 
-async function main(): Promise<void> {
+runChild(async () => {
   const job = JSON.parse(process.argv[2] ?? '') as Job;
   const result = job.kind === 'engine' ? await runEngine(job) : await runService(job);
   writeFileSync(job.resultFile, JSON.stringify(result));
-}
-
-main().then(
-  () => process.exit(0), // the service's worker / grpc timers must not keep the process alive
-  (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+});

@@ -9,10 +9,11 @@
  * see the same conditions, and the per-round ratios show how stable the comparison was.
  * Only one process computes at a time; the other waits on its stdin.
  *
- * Protocol (both python/torch_forward.py --serve and src/measure.ts with `serve`):
- * the child prints `@@ready {...}` after its warm-up, answers each `run` line with
- * `@@result {"seconds": s}`, and on `finish` writes its summary and exits (torch prints it
- * as `@@done {...}`). Any other stdout line is progress and is echoed.
+ * Protocol (the Python baselines' --serve, python/bench_child.py `serve`, and our
+ * children, serveTimedCalls below): the child prints `@@ready {...}` after its warm-up,
+ * answers each `run` line with `@@result {"seconds": s}`, and on `finish` writes its
+ * summary and exits (as `@@done {...}` when the parent asks for it). Any other stdout line
+ * is progress and is echoed.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -141,4 +142,20 @@ export async function pairedRounds(a: ServedProcess, b: ServedProcess, rounds: n
     log(`round ${i + 1}: ${a.name} ${out.a[i].toFixed(3)} s, ${b.name} ${out.b[i].toFixed(3)} s (ratio ${out.ratios[i].toFixed(2)})`);
   }
   return out;
+}
+
+/**
+ * The child's half of the protocol: prints `@@ready {ready}`, then answers each `run`
+ * line on stdin with one timed call, `@@result {"seconds": s}`, until `finish` (or the
+ * end of stdin). The caller then writes its summary.
+ */
+export async function serveTimedCalls(ready: object, timedCall: () => Promise<number>): Promise<void> {
+  const emit = (line: string) => process.stdout.write(`${line}\n`);
+  emit(`@@ready ${JSON.stringify(ready)}`);
+  for await (const line of createInterface({ input: process.stdin })) {
+    const cmd = line.trim();
+    if (cmd === 'run') emit(`@@result ${JSON.stringify({ seconds: await timedCall() })}`);
+    else if (cmd === 'finish') break;
+    else if (cmd) throw new Error(`unknown command ${JSON.stringify(cmd)}`);
+  }
 }

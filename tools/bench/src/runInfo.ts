@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { benchRoot } from './common';
 
@@ -34,6 +34,44 @@ export function packageVersion(pkg: string): string | undefined {
     return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
   } catch {
     return undefined;
+  }
+}
+
+/** The machine a run measured on, as every results file records it. */
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memGiB: number;
+  kernel: string;
+  node: string;
+  onnxruntime?: string;
+  /** Load averages (1/5/15 min) at the start and at the end of the run. */
+  loadBefore: number[];
+  loadAfter: number[];
+}
+
+/** What every results file records about its run; `M` is what a bench adds to the machine (its baseline's versions). */
+export interface RunRecord<M extends object = object> {
+  /** The start of the run (ISO); the results files are named after it. */
+  date: string;
+  /** At the end of the run. */
+  gitCommit?: string;
+  machine: MachineInfo & M;
+  wallSeconds: number;
+}
+
+/** A bench run from its start: when it began and the load then; record() at its end. */
+export class BenchRun {
+  readonly date = new Date();
+  readonly loadBefore = loadavg();
+  private readonly started = performance.now();
+
+  record<M extends object>(machineExtras: M): RunRecord<M> {
+    const machine: MachineInfo = {
+      cpuModel: cpuDescription(), cores: availableParallelism(), memGiB: totalmem() / 2 ** 30, kernel: release(), node: process.versions.node,
+      onnxruntime: packageVersion('onnxruntime-node'), loadBefore: this.loadBefore, loadAfter: loadavg(),
+    };
+    return { date: this.date.toISOString(), gitCommit: gitCommit(), machine: { ...machine, ...machineExtras }, wallSeconds: (performance.now() - this.started) / 1000 };
   }
 }
 

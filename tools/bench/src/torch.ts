@@ -9,7 +9,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { HUGETLB, systemPython, torchScript } from './common';
+import { shortError, systemPython, torchScript } from './common';
+import { pythonEnv } from './children';
 
 export interface TorchStatus {
   available: boolean;
@@ -19,20 +20,30 @@ export interface TorchStatus {
   reason?: string;
 }
 
-export interface TorchRun {
+/** What both PyTorch scripts report about their process (python/bench_child.py torch_info) and their load time. */
+export interface TorchInfo {
   torch_version: string;
   threads: number;
   blas: string[];
   openblas_corename: string | null;
   openblas_coretype_env: string | null;
+  glibc_tunables: string | null;
   load_seconds: number;
+}
+
+/** A torch_forward.py run. */
+export interface TorchRun extends TorchInfo {
   times: number[];
   median_seconds: number;
   tokens: number;
   tokens_per_second: number;
   hidden_states: number;
   hidden_shape: number[];
-  glibc_tunables: string | null;
+}
+
+/** "torch 1.13.0a0, 1 thread(s), OpenBLAS SkylakeX (forced)": the set-up a torch row ran with. */
+export function torchSetupNote(t: TorchInfo): string {
+  return `torch ${t.torch_version}, ${t.threads} thread(s), OpenBLAS ${t.openblas_corename}${t.openblas_coretype_env ? ' (forced)' : ''}`;
 }
 
 const PACKAGES = ['python3-torch', 'libopenblas0-pthread'];
@@ -97,11 +108,7 @@ function unavailable(actions: string[], probe: { why?: string }, reason: string)
  * treats an empty value differently from an absent one).
  */
 export function torchEnv(threads: number, coretype?: string): NodeJS.ProcessEnv {
-  const t = String(threads);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env, PYENV_VERSION: 'system', GLIBC_TUNABLES: HUGETLB,
-    OMP_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t, MKL_NUM_THREADS: t,
-  };
+  const env: NodeJS.ProcessEnv = { ...pythonEnv(threads), PYENV_VERSION: 'system' };
   if (coretype) env.OPENBLAS_CORETYPE = coretype;
   else delete env.OPENBLAS_CORETYPE;
   return env;
@@ -174,6 +181,33 @@ export function chooseBlas(threads: number, mode: string, log: (line: string) =>
   const pick = best.gflops > stock.gflops * 1.05 ? best : stock;
   log(pick === stock ? `  keeping OpenBLAS's own choice (${stock.corename})` : `  torch runs with OPENBLAS_CORETYPE=${pick.coretype} (stock choice ${stock.corename} is ${(pick.gflops / stock.gflops).toFixed(1)}x slower on this CPU)`);
   return { mode, coretype: pick.coretype ?? undefined, corename: pick.corename, gflops: pick.gflops, stock, candidates };
+}
+
+/**
+ * The PyTorch side of a bench run: torch installed when missing (ensureTorch), then its
+ * OpenBLAS kernels chosen (chooseBlas). Without torch the bench goes on with our engines
+ * only; when the BLAS probe fails, torch runs with OpenBLAS's own choice.
+ */
+export function setUpTorch(o: { apt: boolean; threads: number; torchBlas: string }, say: (line: string) => void): { torch: TorchStatus; blas?: BlasChoice } {
+  say('\n--- PyTorch baseline (Debian python3-torch + OpenBLAS)');
+  const torch = ensureTorch({ allowInstall: o.apt, log: (l) => say(`  ${l}`) });
+  if (!torch.available) {
+    say(`  PyTorch UNAVAILABLE: ${torch.reason}; benching our engines without ratios`);
+    return { torch };
+  }
+  try {
+    return { torch, blas: chooseBlas(o.threads, o.torchBlas, (l) => say(`  ${l}`)) };
+  } catch (err) {
+    say(`  BLAS probe failed (${shortError(err)}); torch runs with OpenBLAS's own choice`);
+    return { torch };
+  }
+}
+
+/** The torch BLAS cell of a report: the kernels torch ran with and every probe behind the choice. */
+export function blasDescription(b: BlasChoice | undefined): string {
+  if (!b) return '–';
+  const probes = b.candidates.map((c) => `${c.coretype ? `OPENBLAS_CORETYPE=${c.coretype}` : 'stock'} → ${c.corename} ${c.gflops.toFixed(0)} GFLOP/s`).join(', ');
+  return `OpenBLAS ${b.corename} kernels${b.coretype ? ` (OPENBLAS_CORETYPE=${b.coretype}, chosen by measurement)` : ''}; FP32 GEMM probe: ${probes}`;
 }
 
 /** Runs the PyTorch forward (median of `repeats` after `warmup`); throws with stderr on failure. */

@@ -13,14 +13,17 @@
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, release, totalmem } from 'node:os';
+import { loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openCheckpoint } from '@tuned-lens/formats';
-import { benchRoot, HUGETLB, median } from '../common';
+import { benchRoot, HUGETLB, measureScript, median } from '../common';
+import { ourEnv, pythonEnv, serveJob } from '../children';
+import { CommandLine } from '../cli';
 import { pairedRounds, ServedProcess } from '../paired';
 import { randomTokenIds } from '../prng';
-import { cpuDescription, gitCommit, packageVersion, relOrAbs, saveResults } from '../runInfo';
+import { BenchRun, gitCommit, relOrAbs, saveResults } from '../runInfo';
+import { defaultCacheDir } from '../workloads';
 import type { Job, MeasureResult } from '../measure';
 import {
   checkpointFileBytes, ensureRandomLlama, llama2_7bShape, llamaTensorPlan, parameterCount, shardPlan, DEFAULT_MAX_SHARD_BYTES,
@@ -45,6 +48,7 @@ const USAGE = `usage: npm run bench:scale -- [options]
   --no-throughput     skip the paired 4 x 256 throughput measurement
   --timeout-min N     give up on one run after N minutes (default 30)
   --help`;
+const commandLine = new CommandLine('bench:scale', USAGE);
 
 /** services/activation's memory pre-check override (src/memory/allowance.ts MEMORY_LIMIT_ENV); 'max' turns the check off. */
 const MEMORY_LIMIT_ENV = 'TUNED_LENS_MEMORY_LIMIT_BYTES';
@@ -70,32 +74,18 @@ function parseOptions(argv: string[]): Options {
     },
     strict: true,
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (name: string, raw: string, min = 1): number => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
-    return n;
-  };
+  if (values.help) commandLine.help();
   let only = values.only as Options['only'];
-  if (only !== undefined && only !== '1b' && only !== '7b') usage(`--only must be 1b or 7b, got "${only}"`);
+  if (only !== undefined && only !== '1b' && only !== '7b') commandLine.fail(`--only must be 1b or 7b, got "${only}"`);
   if (values['skip-7b']) {
-    if (only === '7b') usage('--skip-7b with --only 7b leaves nothing to run');
+    if (only === '7b') commandLine.fail('--skip-7b with --only 7b leaves nothing to run');
     only = '1b';
   }
-  const base = process.env.TUNED_LENS_BENCH_DIR ? join(process.env.TUNED_LENS_BENCH_DIR, 'scale') : '/tmp/tuned-lens-bench/scale';
   return {
-    only, repeats: int('repeats', values.repeats!), threads: int('threads', values.threads!), keep: values.keep!, seed: int('seed', values.seed!, 0),
-    cacheDir: values['cache-dir'] ?? base, outDir: values['out-dir'] ?? join(benchRoot, 'results'), python: values.python!,
-    bf16Baseline: !values['no-bf16-baseline'], throughput: !values['no-throughput'], timeoutMs: int('timeout-min', values['timeout-min']!) * 60_000,
+    only, repeats: commandLine.int('repeats', values.repeats!), threads: commandLine.int('threads', values.threads!), keep: values.keep!, seed: commandLine.int('seed', values.seed!, 0),
+    cacheDir: values['cache-dir'] ?? join(defaultCacheDir(), 'scale'), outDir: values['out-dir'] ?? join(benchRoot, 'results'), python: values.python!,
+    bf16Baseline: !values['no-bf16-baseline'], throughput: !values['no-throughput'], timeoutMs: commandLine.int('timeout-min', values['timeout-min']!) * 60_000,
   };
-}
-
-function usage(msg: string): never {
-  console.error(`bench:scale: ${msg}\n\n${USAGE}`);
-  process.exit(2);
 }
 
 const say = (line = '') => console.log(line);
@@ -104,19 +94,9 @@ const cli = join(repoRoot, 'tools', 'cli', 'bin', 'tuned-lens.mjs');
 const hfScript = join(benchRoot, 'python', 'hf_extract.py');
 const gib = (b: number | undefined) => (b === undefined || !Number.isFinite(b) ? '?' : (b / 2 ** 30).toFixed(2));
 
-function oursEnv(threads: number): NodeJS.ProcessEnv {
-  return {
-    ...process.env, GLIBC_TUNABLES: HUGETLB, TUNED_LENS_ORT_THREADS: String(threads), OMP_NUM_THREADS: String(threads),
-    TUNED_LENS_LOG_LEVEL: process.env.TUNED_LENS_LOG_LEVEL ?? 'warn',
-  };
-}
-
+/** The transformers side: a Python baseline's environment, offline (the checkpoints are local). */
 function theirsEnv(threads: number): NodeJS.ProcessEnv {
-  const t = String(threads);
-  return {
-    ...process.env, GLIBC_TUNABLES: HUGETLB, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t, OPENBLAS_NUM_THREADS: t,
-    HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', TOKENIZERS_PARALLELISM: 'false', PYTHONUNBUFFERED: '1',
-  };
+  return { ...pythonEnv(threads), HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', TOKENIZERS_PARALLELISM: 'false', PYTHONUNBUFFERED: '1' };
 }
 
 type ColdSide = 'ours' | 'transformers-f32' | 'transformers-bf16';
@@ -133,7 +113,7 @@ async function coldExtract(ctx: Ctx, side: ColdSide, modelDir: string, idsFile: 
   const m = side === 'ours'
     ? await runMonitored({
       cmd: process.execPath, args: [cli, 'extract', '--model', modelDir, '--input-ids', idsFile, '--out', outFile, '--engine', 'onnx'],
-      env: { ...oursEnv(ctx.o.threads), ...extraEnv }, cwd: repoRoot, outDir, logFile, timeoutMs: ctx.o.timeoutMs, watchDir: modelDir, echo: (l) => say(`      ${l}`),
+      env: { ...ourEnv(ctx.o.threads), ...extraEnv }, cwd: repoRoot, outDir, logFile, timeoutMs: ctx.o.timeoutMs, watchDir: modelDir, echo: (l) => say(`      ${l}`),
     })
     : await runMonitored({
       cmd: ctx.o.python, args: [hfScript, modelDir, '--ids', idsFile, '--out', outFile, '--threads', String(ctx.o.threads), '--dtype', side === 'transformers-f32' ? 'float32' : 'bfloat16'],
@@ -259,7 +239,7 @@ function filesOpenedForWriting(ctx: Ctx, modelDir: string, idsFile: string): { f
   const trace = join(ctx.tmp, 'strace.txt');
   const r = spawnSync('/usr/bin/strace', ['-f', '-qq', '-e', 'trace=open,openat,creat', '-e', 'signal=none', '-o', trace,
     process.execPath, cli, 'extract', '--model', modelDir, '--input-ids', idsFile, '--out', join(outDir, 'h.safetensors'), '--engine', 'onnx'],
-  { cwd: repoRoot, env: oursEnv(ctx.o.threads), encoding: 'utf8', timeout: ctx.o.timeoutMs });
+  { cwd: repoRoot, env: ourEnv(ctx.o.threads), encoding: 'utf8', timeout: ctx.o.timeoutMs });
   if (r.status !== 0) return { files: [], error: `strace run exited with ${r.status}: ${(r.stderr ?? '').trim().split('\n').at(-1)}` };
   const files = new Set<string>();
   for (const line of readFileSync(trace, 'utf8').split('\n')) {
@@ -280,30 +260,39 @@ function torchGemmProbe(o: Options): Record<string, unknown> | undefined {
   return { ...(JSON.parse(line) as Record<string, unknown>), mklCodePath: mkl };
 }
 
-async function run1b(ctx: Ctx): Promise<ModelResult> {
-  const o = ctx.o;
-  const shape = tinyLlamaShape;
-  say(`\n=== ${shape.id}: TinyLlama-1.1B shape (hidden ${shape.hidden}, intermediate ${shape.intermediate}, ${shape.layers} layers, ${shape.heads} heads / ${shape.kvHeads} kv, vocab ${shape.vocab}, untied), BF16`);
-  const gen = ensureRandomLlama(o.cacheDir, shape, o.seed, (l) => say(`  ${l}`));
+/**
+ * What each model's part starts with: its checkpoint (generated once, then cached), its
+ * result record with the peak-RSS bound, and the twin check against transformers float32.
+ */
+async function startModel(ctx: Ctx, id: ModelResult['id'], shape: LlamaShape): Promise<{ result: ModelResult; twin: Awaited<ReturnType<typeof twinCheck>> }> {
+  const gen = ensureRandomLlama(ctx.o.cacheDir, shape, ctx.o.seed, (l) => say(`  ${l}`));
   const checkpointBytes = checkpointFileBytes(gen.dir, shape);
-  const bound = rssBound(checkpointBytes);
   const result: ModelResult = {
-    id: '1b', shape, params: parameterCount(shape), modelDir: gen.dir, checkpointBytes, rssBoundBytes: bound,
+    id, shape, params: parameterCount(shape), modelDir: gen.dir, checkpointBytes, rssBoundBytes: rssBound(checkpointBytes),
     generatedSeconds: gen.generated ? gen.seconds : undefined, sides: [], comparisons: [], targets: [], notes: [],
   };
   const twin = await twinCheck(ctx, shape);
   if (twin.comparison) result.comparisons.push(twin.comparison);
   result.twin = { dir: twin.dir, checkpointBytes: twin.checkpointBytes, ours: trimRun(twin.ours), theirs: trimRun(twin.theirs) };
+  return { result, twin };
+}
+
+async function run1b(ctx: Ctx): Promise<ModelResult> {
+  const o = ctx.o;
+  const shape = tinyLlamaShape;
+  say(`\n=== ${shape.id}: TinyLlama-1.1B shape (hidden ${shape.hidden}, intermediate ${shape.intermediate}, ${shape.layers} layers, ${shape.heads} heads / ${shape.kvHeads} kv, vocab ${shape.vocab}, untied), BF16`);
+  const { result, twin } = await startModel(ctx, '1b', shape);
+  const { modelDir: dir, checkpointBytes, rssBoundBytes: bound } = result;
 
   const { json } = writeIds(ctx, shape, o.seed);
-  say(`  page cache primed (${gib(checkpointBytes)} GiB read) in ${primePageCache(gen.dir, shape).toFixed(1)} s`);
+  say(`  page cache primed (${gib(checkpointBytes)} GiB read) in ${primePageCache(dir, shape).toFixed(1)} s`);
   const sides: ColdSide[] = ['ours', 'transformers-f32', ...(o.bf16Baseline ? ['transformers-bf16' as const] : [])];
   const runs = new Map<ColdSide, Awaited<ReturnType<typeof coldExtract>>[]>(sides.map((s) => [s, []]));
   say(`  cold starts: ${o.repeats} per side, alternating (64 tokens, every hidden state + logits written; ${o.threads} threads) ...`);
   for (let r = 0; r < o.repeats; r++) {
     const orderR = r % 2 === 0 ? sides : [...sides].reverse();
     say(`   round ${r + 1}: ${orderR.join(', ')}`);
-    for (const s of orderR) runs.get(s)!.push(await coldExtract(ctx, s, gen.dir, json, shape.id));
+    for (const s of orderR) runs.get(s)!.push(await coldExtract(ctx, s, dir, json, shape.id));
   }
   for (const s of sides) result.sides.push(sideSummary(s, summariseRuns(runs.get(s)!)));
   const oursAtLoad = result.sides[0].maxWriteBytesAtLoad;
@@ -326,7 +315,7 @@ async function run1b(ctx: Ctx): Promise<ModelResult> {
     result.comparisons.push(c);
   }
 
-  if (o.throughput) result.throughput = await throughput(ctx, gen.dir, shape);
+  if (o.throughput) result.throughput = await throughput(ctx, dir, shape);
 
   const ours = result.sides.find((s) => s.side === 'ours')!;
   const hf = result.sides.find((s) => s.side === 'transformers-f32')!;
@@ -364,7 +353,7 @@ async function throughput(ctx: Ctx, dir: string, shape: LlamaShape): Promise<Thr
     const tr = await theirs.ready();
     say(`    transformers ready (load ${(tr.load_seconds as number).toFixed(1)} s + warm-up)`);
     const job: Job = { kind: 'engine', engine: 'onnx', modelDir: dir, idsFile, batch, seq, threads: o.threads, warmup: 1, repeats: 0, serve: true, resultFile };
-    ours = new ServedProcess('ours', process.execPath, ['--import', 'tsx', join('src', 'measure.ts'), JSON.stringify(job)], { cwd: benchRoot, env: oursEnv(o.threads), echo, timeoutMs: o.timeoutMs });
+    ours = serveJob('ours', measureScript, job, { engine: 'onnx', threads: o.threads, echo, timeoutMs: o.timeoutMs });
     await ours.ready();
     const p = await pairedRounds(theirs, ours, o.repeats, echo);
     const done = await theirs.finish<{ median_seconds: number; tokens_per_second: number; load_seconds: number; torch: string; transformers: string; threads: number }>(true);
@@ -410,26 +399,18 @@ async function run7b(ctx: Ctx): Promise<ModelResult> {
   const o = ctx.o;
   const shape = llama2_7bShape;
   say(`\n=== ${shape.id}: Llama-2-7B shape (hidden ${shape.hidden}, intermediate ${shape.intermediate}, ${shape.layers} layers, ${shape.heads} heads / ${shape.kvHeads} kv, vocab ${shape.vocab}, untied), BF16, sharded`);
-  const gen = ensureRandomLlama(o.cacheDir, shape, o.seed, (l) => say(`  ${l}`));
-  const checkpointBytes = checkpointFileBytes(gen.dir, shape);
-  const bound = rssBound(checkpointBytes);
-  const result: ModelResult = {
-    id: '7b', shape, params: parameterCount(shape), modelDir: gen.dir, checkpointBytes, rssBoundBytes: bound,
-    generatedSeconds: gen.generated ? gen.seconds : undefined, sides: [], comparisons: [], targets: [], notes: [],
-    shards: shardPlan(llamaTensorPlan(shape), DEFAULT_MAX_SHARD_BYTES).map((s) => s.file),
-  };
-  const twin = await twinCheck(ctx, shape);
-  if (twin.comparison) result.comparisons.push(twin.comparison);
-  result.twin = { dir: twin.dir, checkpointBytes: twin.checkpointBytes, ours: trimRun(twin.ours), theirs: trimRun(twin.theirs) };
+  const { result, twin } = await startModel(ctx, '7b', shape);
+  const { modelDir: dir, checkpointBytes, rssBoundBytes: bound } = result;
+  result.shards = shardPlan(llamaTensorPlan(shape), DEFAULT_MAX_SHARD_BYTES).map((s) => s.file);
 
   const { json } = writeIds(ctx, shape, o.seed);
   const primed = memAvailable() > checkpointBytes + 4 * 2 ** 30;
-  if (primed) say(`  page cache primed (${gib(checkpointBytes)} GiB read) in ${primePageCache(gen.dir, shape).toFixed(1)} s`);
+  if (primed) say(`  page cache primed (${gib(checkpointBytes)} GiB read) in ${primePageCache(dir, shape).toFixed(1)} s`);
   else say(`  page cache not primed: MemAvailable ${gib(memAvailable())} GiB is too little to hold the ${gib(checkpointBytes)} GiB checkpoint besides a run`);
   say(`  ours: one cold extract (64 tokens) and one predict --text, ${o.threads} threads ...`);
-  const ex = await coldExtract(ctx, 'ours', gen.dir, json, shape.id);
+  const ex = await coldExtract(ctx, 'ours', dir, json, shape.id);
   result.sides.push(sideSummary('ours', summariseRuns([ex])));
-  const predict = await coldPredict(ctx, gen.dir, shape.id);
+  const predict = await coldPredict(ctx, dir, shape.id);
   result.predict = trimRun(predict);
   // The activation service refuses a load its memory estimate says will not fit. When that
   // is why ours failed, run again with the check off (the documented override), so the
@@ -441,11 +422,11 @@ async function run7b(ctx: Ctx): Promise<ModelResult> {
     const off = { [MEMORY_LIMIT_ENV]: 'max' };
     say(`  our load was refused by the activation service's memory pre-check; again with ${MEMORY_LIMIT_ENV}=max (check off) ...`);
     if (refused(ex)) {
-      exOff = await coldExtract(ctx, 'ours', gen.dir, json, `${shape.id}-check-off`, off);
+      exOff = await coldExtract(ctx, 'ours', dir, json, `${shape.id}-check-off`, off);
       result.sides.push({ ...sideSummary('ours', summariseRuns([exOff])), variant: `${MEMORY_LIMIT_ENV}=max (memory pre-check off)` });
     }
     if (refused(predict)) {
-      predictOff = await coldPredict(ctx, gen.dir, `${shape.id}-check-off`, off);
+      predictOff = await coldPredict(ctx, dir, `${shape.id}-check-off`, off);
       result.predictCheckOff = trimRun(predictOff);
     }
   }
@@ -456,7 +437,7 @@ async function run7b(ctx: Ctx): Promise<ModelResult> {
   }
   if (o.bf16Baseline) {
     say('  transformers bfloat16 loading (reference): one cold extract ...');
-    const hb = await coldExtract(ctx, 'transformers-bf16', gen.dir, json, shape.id);
+    const hb = await coldExtract(ctx, 'transformers-bf16', dir, json, shape.id);
     result.sides.push(sideSummary('transformers-bf16', summariseRuns([hb])));
     if (ex.ok && hb.ok) result.comparisons.push(compareOutputs(`${shape.id}: ours (f32 compute) vs transformers bfloat16 loading (context only: BF16 compute)`, ex.outFile, hb.outFile, undefined));
   }
@@ -489,7 +470,7 @@ async function coldPredict(ctx: Ctx, modelDir: string, label: string, extraEnv: 
   const logFile = `${outDir}.log`;
   const m = await runMonitored({
     cmd: process.execPath, args: [cli, 'predict', '--model', modelDir, '--text', PREDICT_TEXT, '--engine', 'onnx', '--width', '160'],
-    env: { ...oursEnv(ctx.o.threads), ...extraEnv }, cwd: repoRoot, outDir, logFile, timeoutMs: ctx.o.timeoutMs, watchDir: modelDir, echo: (l) => say(`      ${l}`),
+    env: { ...ourEnv(ctx.o.threads), ...extraEnv }, cwd: repoRoot, outDir, logFile, timeoutMs: ctx.o.timeoutMs, watchDir: modelDir, echo: (l) => say(`      ${l}`),
   });
   const head = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').find((l) => l.startsWith('model:')) : undefined;
   say(`    predict           ${m.ok ? `${m.wallSeconds.toFixed(1)} s` : `FAILED (${m.error})`}; peak RSS ${gib(m.peakRssBytes)} GiB${smapsNote(m)}; written ${m.writeBytesTotal} B${head ? `; "${head}"` : ''}`);
@@ -498,16 +479,14 @@ async function coldPredict(ctx: Ctx, modelDir: string, label: string, extraEnv: 
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
-  const t0 = performance.now();
-  const date = new Date();
-  const loadBefore = loadavg();
+  const run = new BenchRun();
   // Others commit while a run lasts: the commit at the start and at the end both go in the results.
   const commitAtStart = gitCommit();
-  say(`scale bench: threads ${o.threads}, repeats ${o.repeats}${o.only ? `, only ${o.only}` : ''}; cache ${o.cacheDir}; load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}; MemAvailable ${gib(memAvailable())} GiB`);
-  if (!existsSync(o.python)) usage(`${o.python} does not exist (--python: an interpreter with transformers and torch)`);
-  if (!existsSync('/usr/bin/time')) usage('/usr/bin/time is missing (apt-get install -y time)');
+  say(`scale bench: threads ${o.threads}, repeats ${o.repeats}${o.only ? `, only ${o.only}` : ''}; cache ${o.cacheDir}; load average ${run.loadBefore.map((x) => x.toFixed(2)).join(' ')}; MemAvailable ${gib(memAvailable())} GiB`);
+  if (!existsSync(o.python)) commandLine.fail(`${o.python} does not exist (--python: an interpreter with transformers and torch)`);
+  if (!existsSync('/usr/bin/time')) commandLine.fail('/usr/bin/time is missing (apt-get install -y time)');
   mkdirSync(o.cacheDir, { recursive: true });
-  const tmp = join(o.cacheDir, `run-${date.toISOString().replace(/[:.]/g, '-')}`);
+  const tmp = join(o.cacheDir, `run-${run.date.toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(tmp, { recursive: true });
   const ctx: Ctx = { o, tmp, runCounter: 0 };
   const models: ModelResult[] = [];
@@ -520,17 +499,12 @@ async function main(): Promise<void> {
   const hfVersion = models.flatMap((m) => m.sides.flatMap((s) => s.runs)).map((r) => (r as { phases?: Record<string, unknown> }).phases).find((p) => p)
     ?? undefined;
   const results: ScaleResults = {
-    date: date.toISOString(), gitCommit: gitCommit(), gitCommitAtStart: commitAtStart,
+    ...run.record({ torch: hfVersion?.torch as string | undefined, transformers: hfVersion?.transformers as string | undefined }),
+    gitCommitAtStart: commitAtStart,
     settings: { threads: o.threads, repeats: o.repeats, seed: o.seed, only: o.only, glibcTunables: HUGETLB, cacheDir: o.cacheDir, python: o.python, argv: process.argv.slice(2), keptIn: o.keep ? tmp : undefined },
-    machine: {
-      cpuModel: cpuDescription(), cores: availableParallelism(), memGiB: totalmem() / 2 ** 30, kernel: release(), node: process.versions.node,
-      onnxruntime: packageVersion('onnxruntime-node'), torch: hfVersion?.torch as string | undefined, transformers: hfVersion?.transformers as string | undefined,
-      loadBefore, loadAfter: loadavg(),
-    },
     models,
-    wallSeconds: (performance.now() - t0) / 1000,
   };
-  saveResults(o.outDir, 'scale', date, results, scaleMarkdown(results), say);
+  saveResults(o.outDir, 'scale', run.date, results, scaleMarkdown(results), say);
   for (const m of models) for (const t of m.targets) say(`>>> ${t.evaluated ? (t.met ? 'MET    ' : 'NOT MET') : 'NOT EVALUATED'}  ${t.statement}${t.detail ? `: ${t.detail}` : t.reason ? `: ${t.reason}` : ''}`);
   if (o.keep) say(`outputs and logs kept in ${tmp}`);
   const twinFailed = models.flatMap((m) => m.comparisons).some((c) => c.pass === false);

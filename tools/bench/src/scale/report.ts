@@ -1,6 +1,8 @@
 /** The scale bench's result model and its markdown rendering (the same content as the JSON file). */
 import type { LlamaShape } from './llamaRandom';
 import type { MonitoredRun } from './monitor';
+import { fixed, loadCell, machineCell, resultsDocument } from '../markdown';
+import type { RunRecord } from '../runInfo';
 
 export interface Side {
   side: 'ours' | 'transformers-f32' | 'transformers-bf16';
@@ -74,21 +76,15 @@ export interface ModelResult {
   notes: string[];
 }
 
-export interface ScaleResults {
-  date: string;
-  /** At the end of the run; gitCommitAtStart at its start (they differ when someone committed meanwhile). */
-  gitCommit?: string;
+export interface ScaleResults extends RunRecord<{ torch?: string; transformers?: string }> {
+  /** The commit at the start of the run (gitCommit is at its end; they differ when someone committed meanwhile). */
   gitCommitAtStart?: string;
   settings: { threads: number; repeats: number; seed: number; only?: string; glibcTunables: string; cacheDir: string; python: string; argv: string[]; keptIn?: string };
-  machine: { cpuModel: string; cores: number; memGiB: number; kernel: string; node: string; onnxruntime?: string; torch?: string; transformers?: string; loadBefore: number[]; loadAfter: number[] };
   models: ModelResult[];
-  wallSeconds: number;
 }
 
 const gib = (b: number | undefined) => (b === undefined || !Number.isFinite(b) ? '–' : (b / 2 ** 30).toFixed(2));
-const f = (x: number | undefined, d: number) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(d));
 const bytes = (b: number | undefined) => (b === undefined ? '–' : b === 0 ? '0' : b < 2 ** 20 ? `${b} B` : b < 2 ** 30 ? `${(b / 2 ** 20).toFixed(1)} MiB` : `${gib(b)} GiB`);
-const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
 
 /** A table cell's error: the memory pre-check's refusal, or the first 200 characters. */
 function cellError(e: string | undefined): string {
@@ -126,20 +122,20 @@ export function modelMarkdown(m: ModelResult): string {
     const fw = side.runs.filter((r) => r.ok).map((r) => (r.forwardMs !== undefined ? r.forwardMs / 1000 : (r.phases?.forward as number | undefined))).filter((x): x is number => x !== undefined);
     const tp = side.side === 'ours' ? m.throughput?.ours : side.side === 'transformers-f32' ? m.throughput?.theirs : undefined;
     const ratio = side.side === 'ours' && m.throughput?.ratio ? `**${m.throughput.ratio.toFixed(2)}x**` : side.side === 'transformers-f32' && tp ? '1.00 (ref)' : '';
-    const wall = side.okRuns ? `${f(side.medianWallSeconds, 1)}${side.runs.length > 1 ? ` (${side.runs.filter((r) => r.ok).map((r) => r.wallSeconds.toFixed(1)).join(', ')})` : ''}` : `FAILED: ${cellError(side.error)}`;
+    const wall = side.okRuns ? `${fixed(side.medianWallSeconds, 1)}${side.runs.length > 1 ? ` (${side.runs.filter((r) => r.ok).map((r) => r.wallSeconds.toFixed(1)).join(', ')})` : ''}` : `FAILED: ${cellError(side.error)}`;
     lines.push(`| ${sideLabel[side.side]}${side.variant ? `, ${side.variant}` : ''} | ${wall} | ${side.okRuns}/${side.runs.length} | ${gib(side.maxPeakRssBytes)} | ${bytes(side.maxWriteBytesAtLoad)} | ${bytes(side.maxWriteBytesExceptOutput)} | ${fw.length ? fw.map((x) => x.toFixed(2)).join(', ') : '–'} | ${tp ? Math.round(tp.tokensPerSecond).toLocaleString('en-US') : ''} | ${ratio} |`);
   }
   for (const [pr, variant] of [[m.predict, ''], [m.predictCheckOff, ', TUNED_LENS_MEMORY_LIMIT_BYTES=max (memory pre-check off)']] as Array<[MonitoredRun | undefined, string]>) {
-    if (pr) lines.push(`| ours: \`tuned-lens predict --text\`${variant} (writes no file: its write columns are the whole run) | ${pr.ok ? f(pr.wallSeconds, 1) : `FAILED: ${cellError(pr.error)}`} | ${pr.ok ? 1 : 0}/1 | ${gib(pr.peakRssBytes)} | ${bytes(pr.writeBytesAtLoad)} | ${bytes(pr.writeBytesExceptOutput)} | | | |`);
+    if (pr) lines.push(`| ours: \`tuned-lens predict --text\`${variant} (writes no file: its write columns are the whole run) | ${pr.ok ? fixed(pr.wallSeconds, 1) : `FAILED: ${cellError(pr.error)}`} | ${pr.ok ? 1 : 0}/1 | ${gib(pr.peakRssBytes)} | ${bytes(pr.writeBytesAtLoad)} | ${bytes(pr.writeBytesExceptOutput)} | | | |`);
   }
   lines.push('');
   if (m.throughput?.error) lines.push(`- throughput: FAILED: ${m.throughput.error}`);
   else if (m.throughput?.ours && m.throughput.theirs) {
     const t = m.throughput;
-    lines.push(`- throughput: paired, ${t.rounds} alternating rounds of one forward (batch ${t.batch} x ${t.seq}) each after a warm-up; s/batch ours ${t.ours!.times.map((x) => x.toFixed(2)).join(', ')} · transformers ${t.theirs!.times.map((x) => x.toFixed(2)).join(', ')}; per-round ratios ${t.perRound.map((x) => x.toFixed(2)).join(', ')}; load + warm-up: ours ${f(t.ours!.loadSeconds, 1)} s (${t.ours!.version}), transformers ${f(t.theirs!.loadSeconds, 1)} s load (${t.theirs!.version})`);
+    lines.push(`- throughput: paired, ${t.rounds} alternating rounds of one forward (batch ${t.batch} x ${t.seq}) each after a warm-up; s/batch ours ${t.ours!.times.map((x) => x.toFixed(2)).join(', ')} · transformers ${t.theirs!.times.map((x) => x.toFixed(2)).join(', ')}; per-round ratios ${t.perRound.map((x) => x.toFixed(2)).join(', ')}; load + warm-up: ours ${fixed(t.ours!.loadSeconds, 1)} s (${t.ours!.version}), transformers ${fixed(t.theirs!.loadSeconds, 1)} s load (${t.theirs!.version})`);
     if (t.ours!.gflops !== undefined) {
       const g = t.torchGemm;
-      lines.push(`- where the ratio comes from: the forwards run the weight GEMMs at ${f(t.ours!.gflops, 0)} GFLOP/s (ours) and ${f(t.theirs!.gflops, 0)} GFLOP/s (transformers)${g ? `; torch's own FP32 GEMM ${JSON.stringify(g.shape)} on this CPU: ${f(g.gflops as number, 0)} GFLOP/s, oneMKL code path "${g.mklCodePath ?? '?'}" (ATen capability ${g.capability ?? '?'})` : ''}`);
+      lines.push(`- where the ratio comes from: the forwards run the weight GEMMs at ${fixed(t.ours!.gflops, 0)} GFLOP/s (ours) and ${fixed(t.theirs!.gflops, 0)} GFLOP/s (transformers)${g ? `; torch's own FP32 GEMM ${JSON.stringify(g.shape)} on this CPU: ${fixed(g.gflops as number, 0)} GFLOP/s, oneMKL code path "${g.mklCodePath ?? '?'}" (ATen capability ${g.capability ?? '?'})` : ''}`);
     }
   }
   for (const c of m.comparisons) {
@@ -150,7 +146,7 @@ export function modelMarkdown(m: ModelResult): string {
   if (m.writtenFiles) lines.push(`- files our extract opens for writing besides its output (strace, one extra run): ${m.writtenFiles.error ?? (m.writtenFiles.files.map((x) => `\`${x}\``).join(', ') || 'none')}`);
   for (const side of m.sides.filter((x) => x.side === 'ours')) {
     const sp = side.runs.find((r) => r.ok && r.smapsPeak)?.smapsPeak;
-    if (sp) lines.push(`- ours${side.variant ? ` (${side.variant})` : ''}, RSS at its largest 1 s smaps sample (${f(sp.atSeconds, 0)} s): ${gib(sp.rssBytes)} GiB, of which the checkpoint files ${gib(sp.watchedRssBytes)} GiB in ${sp.watchedMaps} mappings (checkpoint ${gib(m.checkpointBytes)} GiB; Pss of those mappings ${gib(sp.watchedPssBytes)} GiB); process Pss ${gib(sp.pssBytes)} GiB${sp.watchedRssBytes > 1.1 * m.checkpointBytes ? ' — the checkpoint pages are mapped more than once, and each mapping counts in RSS' : ''}`);
+    if (sp) lines.push(`- ours${side.variant ? ` (${side.variant})` : ''}, RSS at its largest 1 s smaps sample (${fixed(sp.atSeconds, 0)} s): ${gib(sp.rssBytes)} GiB, of which the checkpoint files ${gib(sp.watchedRssBytes)} GiB in ${sp.watchedMaps} mappings (checkpoint ${gib(m.checkpointBytes)} GiB; Pss of those mappings ${gib(sp.watchedPssBytes)} GiB); process Pss ${gib(sp.pssBytes)} GiB${sp.watchedRssBytes > 1.1 * m.checkpointBytes ? ' — the checkpoint pages are mapped more than once, and each mapping counts in RSS' : ''}`);
   }
   for (const [pr, what] of [[m.predict, 'predict'], [m.predictCheckOff, 'predict (memory pre-check off)']] as Array<[MonitoredRun | undefined, string]>) {
     const sp = pr?.ok ? pr.smapsPeak : undefined;
@@ -163,29 +159,23 @@ export function modelMarkdown(m: ModelResult): string {
 
 export function scaleMarkdown(r: ScaleResults): string {
   const m = r.machine, s = r.settings;
-  const out = [
-    `# Scale: BF16 llama checkpoints, ours vs transformers — ${r.date}`,
-    '',
-    '| machine / setting | value |',
-    '|---|---|',
-    `| CPU | ${m.cpuModel}, ${m.cores} cores, ${m.memGiB.toFixed(0)} GiB, Linux ${m.kernel} |`,
-    `| threads (both sides) | ${s.threads}: TUNED_LENS_ORT_THREADS for ours; torch.set_num_threads + OMP/MKL_NUM_THREADS for transformers |`,
-    `| malloc | GLIBC_TUNABLES=${s.glibcTunables} for every measured process |`,
-    `| software | node ${m.node}, onnxruntime-node ${m.onnxruntime ?? '?'}; transformers ${m.transformers ?? '?'}, torch ${m.torch ?? '?'} (${s.python}) |`,
-    `| load average (1/5/15 min) | before ${load(m.loadBefore)}, after ${load(m.loadAfter)} |`,
-    `| commit | ${r.gitCommitAtStart && r.gitCommitAtStart !== r.gitCommit ? `${r.gitCommitAtStart} at the start, ${r.gitCommit ?? '?'} at the end` : r.gitCommit ?? '?'} |`,
-    '',
-  ];
-  for (const model of r.models) out.push(modelMarkdown(model), '');
-  out.push(
-    'Cold start: wall time from spawning the process to its exit, the hidden states of 64 tokens (every layer, F32) and the logits'
-    + ' written to a safetensors file; each run a fresh process, sides alternating, checkpoint files in the page cache. Peak RSS: the'
-    + ' kernel\'s max RSS of the process (`/usr/bin/time %M`; file-backed pages of a mapped checkpoint count). Written at load:'
-    + ' /proc/<pid>/io write_bytes polled every 100 ms, its last value before the output file appeared; "besides the output": the'
-    + ' last value minus the output\'s size. Throughput: both sides loaded in live processes, one forward of 4 x 256 tokens each'
-    + ' in turn (ours `ModelRunner.forward` on the onnx engine; transformers `model.model(ids, output_hidden_states=True)` in float32).',
-    '',
-    `Total wall time ${(r.wallSeconds / 60).toFixed(1)} min.`,
-  );
-  return out.join('\n') + '\n';
+  return resultsDocument({
+    title: `Scale: BF16 llama checkpoints, ours vs transformers — ${r.date}`,
+    settings: [
+      ['CPU', machineCell(m)],
+      ['threads (both sides)', `${s.threads}: TUNED_LENS_ORT_THREADS for ours; torch.set_num_threads + OMP/MKL_NUM_THREADS for transformers`],
+      ['malloc', `GLIBC_TUNABLES=${s.glibcTunables} for every measured process`],
+      ['software', `node ${m.node}, onnxruntime-node ${m.onnxruntime ?? '?'}; transformers ${m.transformers ?? '?'}, torch ${m.torch ?? '?'} (${s.python})`],
+      ['load average (1/5/15 min)', loadCell(m)],
+      ['commit', r.gitCommitAtStart && r.gitCommitAtStart !== r.gitCommit ? `${r.gitCommitAtStart} at the start, ${r.gitCommit ?? '?'} at the end` : r.gitCommit ?? '?'],
+    ],
+    sections: r.models.map(modelMarkdown),
+    reading: 'Cold start: wall time from spawning the process to its exit, the hidden states of 64 tokens (every layer, F32) and the logits'
+      + ' written to a safetensors file; each run a fresh process, sides alternating, checkpoint files in the page cache. Peak RSS: the'
+      + ' kernel\'s max RSS of the process (`/usr/bin/time %M`; file-backed pages of a mapped checkpoint count). Written at load:'
+      + ' /proc/<pid>/io write_bytes polled every 100 ms, its last value before the output file appeared; "besides the output": the'
+      + ' last value minus the output\'s size. Throughput: both sides loaded in live processes, one forward of 4 x 256 tokens each'
+      + ' in turn (ours `ModelRunner.forward` on the onnx engine; transformers `model.model(ids, output_hidden_states=True)` in float32).',
+    wallSeconds: r.wallSeconds,
+  });
 }

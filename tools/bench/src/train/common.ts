@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { benchRoot, maxAbsDiff } from '../common';
 
 export const torchTrainScript = join(benchRoot, 'python', 'torch_train.py');
+/** Our side's child process (relative to benchRoot, the cwd of every node child). */
+export const trainWorkerScript = join('src', 'train', 'worker.ts');
 
 export interface WeightComparison {
   /** max |ours - torch| over every translator weight and bias */

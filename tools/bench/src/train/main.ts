@@ -9,25 +9,24 @@
  * both sides, GLIBC_TUNABLES=glibc.malloc.hugetlb=1 for torch and every node worker,
  * torch on the OpenBLAS kernels that are fastest on this CPU, one process per side.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, release, totalmem } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { smallLmDir } from '@tuned-lens/fixtures';
 import { loadModelConfig } from '@tuned-lens/models';
-import { benchRoot, ENGINES, HUGETLB, median, readF32, systemPython, type EngineKind } from '../common';
+import { benchRoot, HUGETLB, median, readF32, shortError, systemPython, type EngineKind } from '../common';
+import { nodeCommand, ourEnv, runJob, serveJob } from '../children';
+import { CommandLine } from '../cli';
 import { pairedRounds, ServedProcess } from '../paired';
-import { ensureRandomGpt2, gpt2SmallShape } from '../gpt2Random';
-import { chooseBlas, ensureTorch, torchEnv, type BlasChoice, type TorchStatus } from '../torch';
-import { WORKLOADS, type WorkloadId } from '../report';
-import { compareWeights, torchTrainScript } from './common';
+import { setUpTorch, torchEnv, torchSetupNote, type BlasChoice, type TorchStatus } from '../torch';
+import { compareWeights, torchTrainScript, trainWorkerScript } from './common';
 import type { PrepareResult } from './data';
 import { serviceMaxRows } from './ours';
 import { medianBreakdown, resultsMarkdown, targetLine, workloadMarkdown, type Agreement, type TorchTrainDone, type TrainResults, type TrainRow, type TrainTarget, type TrainWorkloadResult } from './report';
 import type { PrepareJob, TrainDone, TrainJob, TrainReady, VerifyStep } from './worker';
-import { cpuDescription, gitCommit, packageVersion, relOrAbs, saveResults } from '../runInfo';
+import { BenchRun, relOrAbs, saveResults } from '../runInfo';
 import { cpuPin } from '../pinning';
+import { defaultCacheDir, forEachWorkload, workloadModelDir, type WorkloadId } from '../workloads';
 
 const USAGE = `usage: npm run bench:train -- [options]
 
@@ -56,6 +55,7 @@ const USAGE = `usage: npm run bench:train -- [options]
   --no-apt            do not apt-get install python3-torch / libopenblas0-pthread when missing
   --render FILE       only re-render results/train-latest.md from a train-<date>.json
   --help`;
+const commandLine = new CommandLine('bench:train', USAGE);
 
 const TARGET_RATIO = 1.5;
 const TARGET = `≥ ${TARGET_RATIO}x PyTorch's lens-training tokens/s with the faster engine`;
@@ -69,11 +69,6 @@ interface Options {
   threads: number; quick: boolean; only?: WorkloadId; engines: EngineKind[];
   rounds: { onnx: number; tfjs: number; tfjsGpt2: number }; verifySteps: number; maxRows?: number;
   batch: Record<WorkloadId, number>; seq: number; seed: number; cacheDir: string; outDir: string; apt: boolean; opProfile: boolean; torchBlas: string; timeoutMs: number;
-}
-
-function usage(msg: string): never {
-  console.error(`bench:train: ${msg}\n\n${USAGE}`);
-  process.exit(2);
 }
 
 function parseOptions(argv: string[]): Options {
@@ -90,10 +85,7 @@ function parseOptions(argv: string[]): Options {
     },
     strict: true,
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  if (values.help) commandLine.help();
   if (values.render) {
     // npm -w runs us in tools/bench; a relative path means the caller's directory (INIT_CWD).
     const file = resolve(process.env.INIT_CWD ?? process.cwd(), values.render);
@@ -103,74 +95,32 @@ function parseOptions(argv: string[]): Options {
     console.log(`${relOrAbs(md)} re-rendered from ${relOrAbs(file)}\n\n${targetLine(results.target)}`);
     process.exit(0);
   }
-  const int = (name: string, raw: string | undefined, min = 1): number | undefined => {
-    if (raw === undefined) return undefined;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min) usage(`--${name} must be an integer ≥ ${min}, got "${raw}"`);
-    return n;
-  };
   const quick = values.quick!;
-  const only = values.only as WorkloadId | undefined;
-  if (only !== undefined && !WORKLOADS.includes(only)) usage(`--only must be one of ${WORKLOADS.join(', ')}, got "${only}"`);
-  const engines = values.engines!.split(',').map((e) => e.trim()).filter(Boolean) as EngineKind[];
-  for (const e of engines) if (!ENGINES.includes(e)) usage(`unknown engine "${e}" (known: ${ENGINES.join(', ')})`);
   return {
-    threads: int('threads', values.threads)!, quick, only, engines,
+    threads: commandLine.int('threads', values.threads!), quick, only: commandLine.workload(values.only), engines: commandLine.engines(values.engines!),
     rounds: {
-      onnx: int('rounds', values.rounds) ?? (quick ? 2 : 5),
-      tfjs: int('tfjs-rounds', values['tfjs-rounds']) ?? (quick ? 1 : 2),
-      tfjsGpt2: int('tfjs-rounds', values['tfjs-rounds']) ?? 1,
+      onnx: commandLine.int('rounds', values.rounds) ?? (quick ? 2 : 5),
+      tfjs: commandLine.int('tfjs-rounds', values['tfjs-rounds']) ?? (quick ? 1 : 2),
+      tfjsGpt2: commandLine.int('tfjs-rounds', values['tfjs-rounds']) ?? 1,
     },
-    verifySteps: int('verify-steps', values['verify-steps'])!, maxRows: int('max-rows', values['max-rows']),
-    batch: { 'small-lm': int('batch-small', values['batch-small'])!, 'gpt2-small': int('batch-gpt2', values['batch-gpt2'])! },
-    seq: int('seq', values.seq)!, seed: int('seed', values.seed, 0)!,
-    cacheDir: values['cache-dir'] ?? process.env.TUNED_LENS_BENCH_DIR ?? '/tmp/tuned-lens-bench',
+    verifySteps: commandLine.int('verify-steps', values['verify-steps']!), maxRows: commandLine.int('max-rows', values['max-rows']),
+    batch: { 'small-lm': commandLine.int('batch-small', values['batch-small']!), 'gpt2-small': commandLine.int('batch-gpt2', values['batch-gpt2']!) },
+    seq: commandLine.int('seq', values.seq!), seed: commandLine.int('seed', values.seed!, 0),
+    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
     outDir: values['out-dir'] ?? join(benchRoot, 'results'),
-    apt: !values['no-apt'], opProfile: !values['no-op-profile'], torchBlas: values['torch-blas']!, timeoutMs: int('timeout-min', values['timeout-min'])! * 60_000,
+    apt: !values['no-apt'], opProfile: !values['no-op-profile'], torchBlas: values['torch-blas']!, timeoutMs: commandLine.int('timeout-min', values['timeout-min']!) * 60_000,
   };
 }
 
 const say = (line = '') => console.log(line);
 
-/** Our workers' environment: hugetlb malloc, ORT threads, quiet logs (as the extraction bench). */
-function nodeEnv(threads: number): NodeJS.ProcessEnv {
-  return {
-    ...process.env, GLIBC_TUNABLES: HUGETLB, TUNED_LENS_ORT_THREADS: String(threads),
-    OMP_NUM_THREADS: String(threads), TUNED_LENS_LOG_LEVEL: process.env.TUNED_LENS_LOG_LEVEL ?? 'warn',
-  };
-}
-
-
-
-function workerCommand(job: TrainJob | PrepareJob, engine: EngineKind, threads: number): [string, string[]] {
-  const args = ['--import', 'tsx', join('src', 'train', 'worker.ts'), JSON.stringify(job)];
-  const pin = cpuPin(engine, threads);
-  return pin ? ['taskset', ['-c', pin, process.execPath, ...args]] : [process.execPath, args];
-}
-
-function shortError(err: unknown): string {
-  const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/\s*Build with -sASSERTIONS for more info\.?/g, '').trim();
-  return msg.length > 200 ? `${msg.slice(0, 197)}...` : msg;
-}
+/** Error notes in this bench's table keep up to 200 characters (the extraction bench's 160). */
+const ERROR_NOTE_CHARS = 200;
 
 /** The prepare worker: real hidden states of the workload's batch, written to the data file. */
 function runPrepare(job: PrepareJob, threads: number, timeoutMs: number): Promise<PrepareResult> {
-  const [cmd, args] = workerCommand(job, 'onnx', threads);
-  return new Promise((resolve, reject) => {
-    rmSync(job.resultFile, { force: true });
-    const child = spawn(cmd, args, { cwd: benchRoot, env: nodeEnv(threads), stdio: ['ignore', 'inherit', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0 && existsSync(job.resultFile)) resolve(JSON.parse(readFileSync(job.resultFile, 'utf8')) as PrepareResult);
-      else reject(new Error(stderr.trim().split('\n').filter((l) => !/^\s+at /.test(l)).slice(-2).join(' ') || `prepare exited with ${signal ?? code}`));
-    });
-  });
+  return runJob<PrepareResult>(trainWorkerScript, job, { engine: 'onnx', threads, timeoutMs, name: 'prepare' });
 }
-
 
 function agreement(engine: string, ours: VerifyStep[], torch: VerifyStep[], oursW: string, torchW: string): Agreement {
   const weights = compareWeights(readF32(oursW), readF32(torchW));
@@ -183,9 +133,8 @@ function agreement(engine: string, ours: VerifyStep[], torch: VerifyStep[], ours
   return { engine, weights, lossRelDiff, gradNormRelDiff, tolerance: WEIGHT_TOLERANCE, pass };
 }
 
-
 async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas: BlasChoice | undefined, tmp: string): Promise<TrainWorkloadResult> {
-  const modelDir = id === 'small-lm' ? smallLmDir : ensureRandomGpt2(o.cacheDir, gpt2SmallShape, o.seed, (l) => say(`  ${l}`));
+  const modelDir = workloadModelDir(id, o.cacheDir, o.seed, (l) => say(`  ${l}`));
   const cfg = loadModelConfig(join(modelDir, 'config.json'));
   const L = cfg.numLayers;
   const batch = o.batch[id];
@@ -204,7 +153,7 @@ async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas:
     w.prepare = { engine: p.engine, forwardSeconds: p.forwardSeconds, dataBytes: p.dataBytes };
     say(`    ${p.engine} forward ${p.forwardSeconds.toFixed(2)} s; ${(p.dataBytes / 2 ** 20).toFixed(0)} MiB data file (hidden states + unembedding, F32)`);
   } catch (err) {
-    w.error = `preparing the hidden states failed: ${shortError(err)}`;
+    w.error = `preparing the hidden states failed: ${shortError(err, ERROR_NOTE_CHARS)}`;
     say(`    ${w.error}`);
     return w;
   }
@@ -226,8 +175,8 @@ async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas:
     } catch (err) {
       torchProc.kill();
       torchProc = undefined;
-      w.rows.push({ engine: 'torch', status: 'failed', note: shortError(err) });
-      say(`    torch failed: ${shortError(err)}`);
+      w.rows.push({ engine: 'torch', status: 'failed', note: shortError(err, ERROR_NOTE_CHARS) });
+      say(`    torch failed: ${shortError(err, ERROR_NOTE_CHARS)}`);
     }
   }
 
@@ -241,8 +190,7 @@ async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas:
     };
     const pin = cpuPin(engine, o.threads);
     say(`  ${engine}: TranslatorTrainer, ${o.verifySteps} verify step(s) from zero init, then ${rounds} timed step(s)${torchProc ? ' paired with torch' : ''}${pin ? ` (taskset -c ${pin})` : ''} ...`);
-    const [cmd, args] = workerCommand(job, engine, o.threads);
-    const proc = new ServedProcess(engine, cmd, args, { cwd: benchRoot, env: nodeEnv(o.threads), echo, timeoutMs: o.timeoutMs });
+    const proc = serveJob(engine, trainWorkerScript, job, { engine, threads: o.threads, echo, timeoutMs: o.timeoutMs });
     const oursTimes: number[] = [];
     const pairTorch: number[] = [];
     try {
@@ -281,12 +229,12 @@ async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas:
     } catch (err) {
       proc.kill();
       torchTimes.push(...pairTorch);
-      say(`    ${engine} failed: ${shortError(err)}`);
-      w.rows.push({ engine, status: 'failed', note: shortError(err) });
+      say(`    ${engine} failed: ${shortError(err, ERROR_NOTE_CHARS)}`);
+      w.rows.push({ engine, status: 'failed', note: shortError(err, ERROR_NOTE_CHARS) });
       if (torchProc && /^torch/.test((err as Error)?.message ?? '')) {
         torchProc.kill();
         torchProc = undefined;
-        w.rows.push({ engine: 'torch', status: 'failed', note: shortError(err) });
+        w.rows.push({ engine: 'torch', status: 'failed', note: shortError(err, ERROR_NOTE_CHARS) });
       }
     }
   }
@@ -298,10 +246,10 @@ async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas:
       const m = median(done.times);
       w.rows.unshift({
         engine: 'torch', status: done.times.length ? 'ok' : 'failed', tokensPerSecond: tokens / m, secondsPerStep: m, steps: done.times.length, ratio: 1,
-        note: `torch ${done.torch_version}, ${done.threads} thread(s), OpenBLAS ${done.openblas_corename}${done.openblas_coretype_env ? ' (forced)' : ''}; autograd, one backward per layer; median over all its paired steps`,
+        note: `${torchSetupNote(done)}; autograd, one backward per layer; median over all its paired steps`,
       });
     } catch (err) {
-      w.rows.unshift({ engine: 'torch', status: 'failed', note: shortError(err) });
+      w.rows.unshift({ engine: 'torch', status: 'failed', note: shortError(err, ERROR_NOTE_CHARS) });
     }
   }
 
@@ -309,10 +257,11 @@ async function runWorkload(id: WorkloadId, o: Options, torch: TorchStatus, blas:
   const onnx = w.rows.find((r) => r.engine === 'onnx' && r.status === 'ok');
   if (o.opProfile && onnx && (onnx.ratio === undefined || onnx.ratio < TARGET_RATIO)) {
     say('  onnxruntime per-op profile of the lens programs (src/train/ortProfile.ts) ...');
-    const r = spawnSync(process.execPath, [
-      '--import', 'tsx', join('src', 'train', 'ortProfile.ts'), '--only', id, '--threads', String(o.threads), '--runs', o.quick ? '3' : '5',
+    const { command, args } = nodeCommand(join('src', 'train', 'ortProfile.ts'), [
+      '--only', id, '--threads', String(o.threads), '--runs', o.quick ? '3' : '5',
       '--rows', String(Math.min(tokens, maxRows)), '--cache-dir', o.cacheDir, '--seed', String(o.seed),
-    ], { cwd: benchRoot, env: nodeEnv(o.threads), encoding: 'utf8', timeout: o.timeoutMs, maxBuffer: 16 * 2 ** 20 });
+    ], 'onnx', o.threads);
+    const r = spawnSync(command, args, { cwd: benchRoot, env: ourEnv(o.threads), encoding: 'utf8', timeout: o.timeoutMs, maxBuffer: 16 * 2 ** 20 });
     if (r.status === 0) {
       w.opProfile = r.stdout.trim();
       say(w.opProfile.split('\n').map((l) => `    ${l}`).join('\n'));
@@ -332,61 +281,27 @@ function evaluateTarget(workloads: TrainWorkloadResult[], torch: TorchStatus): T
   return { statement: TARGET, perWorkload, evaluated: true, met: perWorkload.every((p) => p.met === true) };
 }
 
-
-
-
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
-  const t0 = performance.now();
-  const loadBefore = loadavg();
-  const date = new Date();
-  say(`lens-training benchmark: threads ${o.threads}${o.quick ? ', quick' : ''}; load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
+  const run = new BenchRun();
+  say(`lens-training benchmark: threads ${o.threads}${o.quick ? ', quick' : ''}; load average ${run.loadBefore.map((x) => x.toFixed(2)).join(' ')}`);
 
-  say('\n--- PyTorch baseline (Debian python3-torch + OpenBLAS)');
-  const torch = ensureTorch({ allowInstall: o.apt, log: (l) => say(`  ${l}`) });
-  let blas: BlasChoice | undefined;
-  if (!torch.available) say(`  PyTorch UNAVAILABLE: ${torch.reason}; benching our engines without ratios`);
-  else {
-    try {
-      blas = chooseBlas(o.threads, o.torchBlas, (l) => say(`  ${l}`));
-    } catch (err) {
-      say(`  BLAS probe failed (${shortError(err)}); torch runs with OpenBLAS's own choice`);
-    }
-  }
-
-  mkdirSync(o.cacheDir, { recursive: true });
-  const tmp = join(o.cacheDir, `train-run-${process.pid}`);
-  mkdirSync(tmp, { recursive: true });
-  const workloads: TrainWorkloadResult[] = [];
-  try {
-    for (const id of WORKLOADS) {
-      if (o.only && o.only !== id) continue;
-      const w = await runWorkload(id, o, torch, blas, tmp);
-      workloads.push(w);
-      say(`\n${workloadMarkdown(w)}`);
-    }
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  const { torch, blas } = setUpTorch(o, say);
+  const workloads = await forEachWorkload(o, `train-run-${process.pid}`, async (id, tmp) => {
+    const w = await runWorkload(id, o, torch, blas, tmp);
+    say(`\n${workloadMarkdown(w)}`);
+    return w;
+  });
 
   const results: TrainResults = {
-    date: date.toISOString(),
-    gitCommit: gitCommit(),
+    ...run.record({ torch: torch.version }),
     settings: {
       threads: o.threads, quick: o.quick, rounds: o.rounds, verifySteps: o.verifySteps, numSteps: NUM_STEPS, seed: o.seed,
       glibcTunables: HUGETLB, cacheDir: o.cacheDir, argv: process.argv.slice(2), torchBlas: o.torchBlas, recipe: RECIPE,
     },
-    machine: {
-      cpuModel: cpuDescription(), cores: availableParallelism(), memGiB: totalmem() / 2 ** 30, kernel: release(), node: process.versions.node,
-      onnxruntime: packageVersion('onnxruntime-node'), torch: torch.version, loadBefore, loadAfter: loadavg(),
-    },
-    torch,
-    torchBlas: blas,
-    workloads,
-    target: evaluateTarget(workloads, torch),
-    wallSeconds: (performance.now() - t0) / 1000,
+    torch, torchBlas: blas, workloads, target: evaluateTarget(workloads, torch),
   };
-  saveResults(o.outDir, 'train', date, results, resultsMarkdown(results), say);
+  saveResults(o.outDir, 'train', run.date, results, resultsMarkdown(results), say);
   say(`\n>>> ${targetLine(results.target)}`);
   const failed = workloads.flatMap((w) => w.checks).filter((c) => !c.pass);
   if (failed.length) say(`>>> ${failed.length} agreement check(s) FAILED: ${failed.map((c) => c.engine).join(', ')}`);

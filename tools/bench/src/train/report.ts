@@ -1,24 +1,20 @@
 /** The training bench's result model and its markdown (the same content as the JSON file). */
 import { median } from '../common';
-import type { BlasChoice, TorchStatus } from '../torch';
-import type { WorkloadId } from '../report';
+import { torchSetupNote, type BlasChoice, type TorchInfo, type TorchStatus } from '../torch';
+import { fairnessRows, fixed, machineCell, resultsDocument, torchUnavailableNotes } from '../markdown';
+import type { RunRecord } from '../runInfo';
+import type { WorkloadId } from '../workloads';
 import type { WeightComparison } from './common';
 import type { TrainDone, VerifyStep } from './worker';
 import type { StepProfile } from './ours';
 
-export interface TorchTrainDone {
-  torch_version: string;
-  threads: number;
-  blas: string[];
-  openblas_corename: string | null;
-  openblas_coretype_env: string | null;
-  load_seconds: number;
+/** torch_train.py's @@done. */
+export interface TorchTrainDone extends TorchInfo {
   verify: VerifyStep[];
   times: number[];
   median_seconds: number | null;
   tokens: number;
   tokens_per_second: number | null;
-  glibc_tunables: string | null;
 }
 
 export interface TrainRow {
@@ -91,24 +87,18 @@ export interface TrainTarget {
   reason?: string;
 }
 
-export interface TrainResults {
-  date: string;
-  gitCommit?: string;
+export interface TrainResults extends RunRecord<{ torch?: string }> {
   settings: {
     threads: number; quick: boolean; rounds: { onnx: number; tfjs: number; tfjsGpt2: number }; verifySteps: number; numSteps: number;
     seed: number; glibcTunables: string; cacheDir: string; argv: string[]; torchBlas: string; recipe: string;
   };
-  machine: { cpuModel: string; cores: number; memGiB: number; kernel: string; node: string; onnxruntime?: string; torch?: string; loadBefore: number[]; loadAfter: number[] };
   torch: TorchStatus;
   torchBlas?: BlasChoice;
   workloads: TrainWorkloadResult[];
   target: TrainTarget;
-  wallSeconds: number;
 }
 
-const f = (x: number | undefined, digits: number) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 const tps = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '–' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1));
-const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
 
 export function medianBreakdown(profiles: StepProfile[]): Breakdown | undefined {
   if (!profiles.length) return undefined;
@@ -126,7 +116,7 @@ export function medianBreakdown(profiles: StepProfile[]): Breakdown | undefined 
 
 export function targetLine(t: TrainTarget): string {
   if (!t.evaluated) return `target "${t.statement}": NOT EVALUATED (${t.reason})`;
-  const parts = t.perWorkload.map((w) => `${w.id}: ${w.engine ?? '–'} ${f(w.ratio, 2)}x${w.met === undefined ? '' : w.met ? ' (met)' : ' (not met)'}`);
+  const parts = t.perWorkload.map((w) => `${w.id}: ${w.engine ?? '–'} ${fixed(w.ratio, 2)}x${w.met === undefined ? '' : w.met ? ' (met)' : ' (not met)'}`);
   return `target "${t.statement}": ${t.met ? 'MET' : 'NOT MET'} (${parts.join('; ')})`;
 }
 
@@ -146,24 +136,24 @@ export function workloadMarkdown(w: TrainWorkloadResult): string {
   // Each engine's row follows the torch steps it was paired with, so the two adjacent
   // tokens/s give its ratio; the torch row over all steps shows only when nothing was paired.
   const paired = w.rows.some((r) => r.paired);
-  const torchNote = w.torch ? `torch ${w.torch.torch_version}, ${w.torch.threads} thread(s), OpenBLAS ${w.torch.openblas_corename}${w.torch.openblas_coretype_env ? ' (forced)' : ''}; autograd, one backward per layer` : '';
+  const torchNote = w.torch ? `${torchSetupNote(w.torch)}; autograd, one backward per layer` : '';
   for (const r of w.rows) {
     if (r.engine === 'torch' && paired && r.status === 'ok') continue;
     if (r.paired) {
       const m = median(r.paired.torch);
-      lines.push(`| torch (paired with ${r.engine}) | ${tps(w.tokens / m)} | 1.00 (ref) | ${f(m, 3)} | ${r.paired.torch.length} | ${torchNote}; the steps alternated with ${r.engine}'s |`);
+      lines.push(`| torch (paired with ${r.engine}) | ${tps(w.tokens / m)} | 1.00 (ref) | ${fixed(m, 3)} | ${r.paired.torch.length} | ${torchNote}; the steps alternated with ${r.engine}'s |`);
     }
-    const ratio = r.status !== 'ok' ? '–' : r.engine === 'torch' ? '1.00 (ref)' : `**${f(r.ratio, 2)}**`;
+    const ratio = r.status !== 'ok' ? '–' : r.engine === 'torch' ? '1.00 (ref)' : `**${fixed(r.ratio, 2)}**`;
     const note = r.paired ? (r.note ?? '').replace(/; paired torch median [^,;]*s\/step, /, '; ') : r.note ?? '';
-    lines.push(`| ${r.engine} | ${r.status === 'ok' ? tps(r.tokensPerSecond) : r.status} | ${ratio} | ${r.status === 'ok' ? f(r.secondsPerStep, 3) : '–'} | ${r.steps ?? '–'} | ${note} |`);
+    lines.push(`| ${r.engine} | ${r.status === 'ok' ? tps(r.tokensPerSecond) : r.status} | ${ratio} | ${r.status === 'ok' ? fixed(r.secondsPerStep, 3) : '–'} | ${r.steps ?? '–'} | ${note} |`);
   }
   const withBreakdown = w.rows.filter((r) => r.breakdown);
   if (withBreakdown.length) {
     lines.push('', '| our step, median seconds | total | KL target program | lens-step program (calls) | host work in accumulate | optimiser step (host) |', '|---|---:|---:|---:|---:|---:|');
     for (const r of withBreakdown) {
       const b = r.breakdown!;
-      const pct = (x: number) => `${f(x, 3)} (${f((100 * x) / b.total, 0)}%)`;
-      lines.push(`| ${r.engine} | ${f(b.total, 3)} | ${pct(b.target)} | ${pct(b.lensStep)} (${b.lensStepCalls}) | ${pct(b.hostAccumulate)} | ${pct(b.optimizer)} |`);
+      const pct = (x: number) => `${fixed(x, 3)} (${fixed((100 * x) / b.total, 0)}%)`;
+      lines.push(`| ${r.engine} | ${fixed(b.total, 3)} | ${pct(b.target)} | ${pct(b.lensStep)} (${b.lensStepCalls}) | ${pct(b.hostAccumulate)} | ${pct(b.optimizer)} |`);
     }
   }
   if (w.checks.length) lines.push('');
@@ -176,43 +166,29 @@ export function workloadMarkdown(w: TrainWorkloadResult): string {
   return lines.join('\n');
 }
 
-function blasLine(b: BlasChoice | undefined): string {
-  if (!b) return '–';
-  const probes = b.candidates.map((c) => `${c.coretype ? `OPENBLAS_CORETYPE=${c.coretype}` : 'stock'} → ${c.corename} ${c.gflops.toFixed(0)} GFLOP/s`).join(', ');
-  return `OpenBLAS ${b.corename} kernels${b.coretype ? ` (OPENBLAS_CORETYPE=${b.coretype}, chosen by measurement)` : ''}; FP32 GEMM probe: ${probes}`;
-}
-
 export function resultsMarkdown(r: TrainResults): string {
   const m = r.machine;
   const s = r.settings;
-  const out = [
-    `# Lens-training throughput vs PyTorch — ${r.date}`,
-    '',
-    targetLine(r.target),
-    '',
-    '| machine / setting | value |',
-    '|---|---|',
-    `| CPU | ${m.cpuModel}, ${m.cores} cores, ${m.memGiB.toFixed(0)} GiB, Linux ${m.kernel} |`,
-    `| recipe | ${s.recipe} |`,
-    `| threads (both sides) | ${s.threads}: torch.set_num_threads + OMP/OPENBLAS/MKL_NUM_THREADS; TUNED_LENS_ORT_THREADS for onnx; tfjs sizes its wasm pool from the CPU affinity, so it runs under \`taskset\` when threads < cores |`,
-    `| torch BLAS | ${blasLine(r.torchBlas)} |`,
-    `| malloc | GLIBC_TUNABLES=${s.glibcTunables} for torch and every node worker |`,
-    `| load average (1/5/15 min) | before ${load(m.loadBefore)}, after ${load(m.loadAfter)} |`,
-    `| software | node ${m.node}, onnxruntime-node ${m.onnxruntime ?? '?'}, torch ${m.torch ?? 'unavailable'} |`,
-    `| steps | ${s.verifySteps} verify steps from zero init (also the warm-up), then paired timed steps: ${s.rounds.onnx} rounds with onnx, ${s.rounds.tfjs} with tfjs (${s.rounds.tfjsGpt2} on gpt2-small) (median)${s.quick ? '; --quick' : ''} |`,
-    `| commit | ${r.gitCommit ?? '?'} |`,
-    '',
-  ];
-  if (!r.torch.available) out.push(`**PyTorch unavailable**: ${r.torch.reason}. Ratios are not computed.`, '');
-  for (const w of r.workloads) out.push(workloadMarkdown(w), '');
-  out.push(
-    'Reading the table: tokens/s = micro-batch tokens / seconds per full step (median of the timed steps). Each engine is timed'
-    + ' paired with the same live PyTorch process: single full steps alternate (torch, ours, ours, torch, ...), so a change in the'
-    + ' machine\'s load hits both; each engine\'s row follows the torch steps it alternated with, and "ratio" = median torch step /'
-    + ' median our step over those rounds ("per-round" lists torch/ours of each round). The verify steps (from zero init, on both'
-    + ' sides) are the warm-up and the agreement check.',
-    '',
-    `Total wall time ${(r.wallSeconds / 60).toFixed(1)} min.`,
-  );
-  return out.join('\n') + '\n';
+  return resultsDocument({
+    title: `Lens-training throughput vs PyTorch — ${r.date}`,
+    target: targetLine(r.target),
+    settings: [
+      ['CPU', machineCell(m)],
+      ['recipe', s.recipe],
+      ...fairnessRows(s.threads, r.torchBlas, s.glibcTunables, 'every node worker', m),
+      ['software', `node ${m.node}, onnxruntime-node ${m.onnxruntime ?? '?'}, torch ${m.torch ?? 'unavailable'}`],
+      ['steps', `${s.verifySteps} verify steps from zero init (also the warm-up), then paired timed steps: ${s.rounds.onnx} rounds with onnx, ${s.rounds.tfjs} with tfjs (${s.rounds.tfjsGpt2} on gpt2-small) (median)${s.quick ? '; --quick' : ''}`],
+      ['commit', r.gitCommit ?? '?'],
+    ],
+    sections: [
+      ...torchUnavailableNotes(r.torch),
+      ...r.workloads.map(workloadMarkdown),
+    ],
+    reading: 'Reading the table: tokens/s = micro-batch tokens / seconds per full step (median of the timed steps). Each engine is timed'
+      + ' paired with the same live PyTorch process: single full steps alternate (torch, ours, ours, torch, ...), so a change in the'
+      + ' machine\'s load hits both; each engine\'s row follows the torch steps it alternated with, and "ratio" = median torch step /'
+      + ' median our step over those rounds ("per-round" lists torch/ours of each round). The verify steps (from zero init, on both'
+      + ' sides) are the warm-up and the agreement check.',
+    wallSeconds: r.wallSeconds,
+  });
 }

@@ -16,10 +16,10 @@
  * one row only.
  */
 import { writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { availableParallelism, loadavg } from 'node:os';
-import type { Engine } from '@tuned-lens/engine';
+import { loadavg } from 'node:os';
 import { median, type EngineKind } from '../common';
+import { engineSetup, processState, runChild, say, type EngineSetup, type ProcessState } from '../measuredChild';
+import { serveTimedCalls } from '../paired';
 import { prepareTrainData, type PrepareResult } from './data';
 import { OurTraining, type StepProfile } from './ours';
 
@@ -58,39 +58,20 @@ export interface VerifyStep {
 }
 
 /** What a train worker reports at @@ready and @@done. */
-export interface TrainReady {
+export interface TrainReady extends EngineSetup {
   engine: string;
-  engineThreads?: number;
-  engineDetail?: string;
   load_seconds: number;
   verify: VerifyStep[];
 }
 
-export interface TrainDone extends TrainReady {
+export interface TrainDone extends TrainReady, ProcessState {
   times: number[];
   median_seconds: number;
   tokens: number;
   tokens_per_second: number;
-  cpusAllowed: number;
-  rssMiB: number;
   loadBefore: number[];
-  loadAfter: number[];
   /** With `profile`: per timed step, where the time went. */
   profile?: StepProfile[];
-}
-
-const say = (line: string) => process.stdout.write(`${line}\n`);
-
-/** OnnxEngine.threads or the tfjs engine's wasm pool size, read structurally (as ../measure.ts). */
-function engineThreads(engine: Engine): number | undefined {
-  const e = engine as { threads?: unknown; selection?: { wasm?: { threads?: unknown } } };
-  const t = e.threads ?? e.selection?.wasm?.threads;
-  return typeof t === 'number' ? t : undefined;
-}
-
-function engineDetail(engine: Engine): string | undefined {
-  const r = (engine as { selection?: { reason?: unknown } }).selection?.reason;
-  return typeof r === 'string' ? r : undefined;
 }
 
 async function prepare(job: PrepareJob): Promise<PrepareResult> {
@@ -112,42 +93,26 @@ async function train(job: TrainJob): Promise<void> {
     const w = ours.weights();
     writeFileSync(job.dumpWeights, new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
   }
-  const ready: TrainReady = {
-    engine: name, engineThreads: engineThreads(ours.engine), engineDetail: engineDetail(ours.engine),
-    load_seconds: (performance.now() - t0) / 1000, verify,
-  };
-  say(`@@ready ${JSON.stringify(ready)}`);
+  const ready: TrainReady = { engine: name, ...engineSetup(ours.engine), load_seconds: (performance.now() - t0) / 1000, verify };
   const times: number[] = [];
   const profiles: StepProfile[] = [];
-  for await (const line of createInterface({ input: process.stdin })) {
-    const cmd = line.trim();
-    if (cmd === 'run') {
-      const r = await ours.fullStep();
-      times.push(r.seconds);
-      if (r.profile) profiles.push(r.profile);
-      say(`@@result ${JSON.stringify({ seconds: r.seconds })}`);
-    } else if (cmd === 'finish') break;
-    else if (cmd) throw new Error(`unknown command ${JSON.stringify(cmd)}`);
-  }
+  await serveTimedCalls(ready, async () => {
+    const r = await ours.fullStep();
+    times.push(r.seconds);
+    if (r.profile) profiles.push(r.profile);
+    return r.seconds;
+  });
   const m = median(times);
   const done: TrainDone = {
-    ...ready, times, median_seconds: m, tokens: ours.tokens, tokens_per_second: ours.tokens / m, cpusAllowed: availableParallelism(),
-    rssMiB: process.memoryUsage().rss / 2 ** 20, loadBefore, loadAfter: loadavg(), profile: job.profile ? profiles : undefined,
+    ...ready, times, median_seconds: m, tokens: ours.tokens, tokens_per_second: ours.tokens / m,
+    ...processState(), loadBefore, profile: job.profile ? profiles : undefined,
   };
   say(`@@done ${JSON.stringify(done)}`);
   await ours.dispose();
 }
 
-async function main(): Promise<void> {
+runChild(async () => {
   const job = JSON.parse(process.argv[2] ?? '') as PrepareJob | TrainJob;
   if (job.kind === 'prepare') writeFileSync(job.resultFile, JSON.stringify(await prepare(job)));
   else await train(job);
-}
-
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+});
