@@ -13,33 +13,54 @@ function tensorChunkHead(c: tensorV1.TensorChunk): Uint8Array {
   return tensorV1.TensorChunk.encode({ ...c, data: Buffer.alloc(0) }).finish();
 }
 
-/** ExtractResponse: `chunk` frames in one copy, others as usual. */
-export function serializeExtractResponse(msg: activationV1.ExtractResponse): Buffer {
-  const frame = msg.frame;
-  if (frame?.$case === 'chunk' && frame.chunk.chunk) {
-    const c = frame.chunk;
-    return encodeNested([
-      { head: new Uint8Array(0), childField: 1 },
-      { head: activationV1.ActivationChunk.encode({ ...c, chunk: undefined }).finish(), childField: 4 },
-      { head: tensorChunkHead(c.chunk!), childField: TENSOR_CHUNK_DATA },
-    ], c.chunk!.data);
-  }
-  return Buffer.from(activationV1.ExtractResponse.encode(msg).finish());
+/**
+ * Where a response carries its tensor bytes: its `frame` oneof holds a wrapper message
+ * whose `chunk` is a TensorChunk (response -> wrapper -> TensorChunk.data).
+ */
+interface ChunkFramePath<R, W extends { chunk?: tensorV1.TensorChunk }> {
+  /** The generated encoder of the whole response, for every other frame. */
+  encode(msg: R): Uint8Array;
+  /** The wrapper, when the frame is the tensor-carrying case. */
+  wrapper(msg: R): W | undefined;
+  /** Field number of the wrapper in the response (its case of `frame`). */
+  wrapperField: number;
+  /** The wrapper's generated encoder, for its other fields. */
+  encodeWrapper(wrapper: W): Uint8Array;
+  /** Field number of `chunk` in the wrapper. */
+  chunkField: number;
 }
 
-/** GetUnembeddingResponse: `tensor` frames in one copy. */
-export function serializeUnembeddingResponse(msg: activationV1.GetUnembeddingResponse): Buffer {
-  const frame = msg.frame;
-  if (frame?.$case === 'tensor' && frame.tensor.chunk) {
-    const t = frame.tensor;
+/** A serializer that writes the tensor-carrying frames of `path` in one copy, others as usual. */
+function oneCopySerializer<R, W extends { chunk?: tensorV1.TensorChunk }>(path: ChunkFramePath<R, W>): (msg: R) => Buffer {
+  return (msg) => {
+    const wrapper = path.wrapper(msg);
+    const chunk = wrapper?.chunk;
+    if (!chunk) return Buffer.from(path.encode(msg));
     return encodeNested([
-      { head: new Uint8Array(0), childField: 2 },
-      { head: activationV1.NamedTensorChunk.encode({ ...t, chunk: undefined }).finish(), childField: 2 },
-      { head: tensorChunkHead(t.chunk!), childField: TENSOR_CHUNK_DATA },
-    ], t.chunk!.data);
-  }
-  return Buffer.from(activationV1.GetUnembeddingResponse.encode(msg).finish());
+      { head: new Uint8Array(0), childField: path.wrapperField },
+      { head: path.encodeWrapper({ ...wrapper, chunk: undefined }), childField: path.chunkField },
+      { head: tensorChunkHead(chunk), childField: TENSOR_CHUNK_DATA },
+    ], chunk.data);
+  };
 }
+
+/** ExtractResponse: `chunk` frames in one copy, others as usual. */
+export const serializeExtractResponse = oneCopySerializer({
+  encode: (msg: activationV1.ExtractResponse) => activationV1.ExtractResponse.encode(msg).finish(),
+  wrapper: (msg) => (msg.frame?.$case === 'chunk' ? msg.frame.chunk : undefined),
+  wrapperField: 1,
+  encodeWrapper: (chunk: activationV1.ActivationChunk) => activationV1.ActivationChunk.encode(chunk).finish(),
+  chunkField: 4,
+});
+
+/** GetUnembeddingResponse: `tensor` frames in one copy. */
+export const serializeUnembeddingResponse = oneCopySerializer({
+  encode: (msg: activationV1.GetUnembeddingResponse) => activationV1.GetUnembeddingResponse.encode(msg).finish(),
+  wrapper: (msg) => (msg.frame?.$case === 'tensor' ? msg.frame.tensor : undefined),
+  wrapperField: 2,
+  encodeWrapper: (tensor: activationV1.NamedTensorChunk) => activationV1.NamedTensorChunk.encode(tensor).finish(),
+  chunkField: 2,
+});
 
 /** The activation service definition with the one-copy serializers in place. */
 export function activationServiceDefinition(): ServiceDefinition {
