@@ -13,52 +13,54 @@ function tensorChunkHead(c: tensorV1.TensorChunk): Uint8Array {
   return tensorV1.TensorChunk.encode({ ...c, data: Buffer.alloc(0) }).finish();
 }
 
-/**
- * Where a response carries its tensor bytes: its `frame` oneof holds a wrapper message
- * whose `chunk` is a TensorChunk (response -> wrapper -> TensorChunk.data).
- */
-interface ChunkFramePath<R, W extends { chunk?: tensorV1.TensorChunk }> {
-  /** The generated encoder of the whole response, for every other frame. */
-  encode(msg: R): Uint8Array;
+/** A generated message type, as far as encoding goes. */
+interface MessageEncoder<T> {
+  encode(message: T): { finish(): Uint8Array };
+}
+
+/** Where a response's tensor bytes sit: response.frame -> wrapper -> TensorChunk.data. */
+interface ChunkFramePath<R, W> {
   /** The wrapper, when the frame is the tensor-carrying case. */
   wrapper(msg: R): W | undefined;
   /** Field number of the wrapper in the response (its case of `frame`). */
   wrapperField: number;
-  /** The wrapper's generated encoder, for its other fields. */
-  encodeWrapper(wrapper: W): Uint8Array;
   /** Field number of `chunk` in the wrapper. */
   chunkField: number;
 }
 
-/** A serializer that writes the tensor-carrying frames of `path` in one copy, others as usual. */
-function oneCopySerializer<R, W extends { chunk?: tensorV1.TensorChunk }>(path: ChunkFramePath<R, W>): (msg: R) => Buffer {
+/**
+ * A serializer for `response` messages that writes the frames carrying a tensor chunk in
+ * one copy (`wrapperType` encodes the wrapper's other fields) and every other frame with
+ * the generated encoder.
+ */
+function oneCopySerializer<R, W extends { chunk?: tensorV1.TensorChunk }>(
+  response: MessageEncoder<R>,
+  wrapperType: MessageEncoder<W>,
+  path: ChunkFramePath<R, W>,
+): (msg: R) => Buffer {
   return (msg) => {
     const wrapper = path.wrapper(msg);
     const chunk = wrapper?.chunk;
-    if (!chunk) return Buffer.from(path.encode(msg));
+    if (!chunk) return Buffer.from(response.encode(msg).finish());
     return encodeNested([
       { head: new Uint8Array(0), childField: path.wrapperField },
-      { head: path.encodeWrapper({ ...wrapper, chunk: undefined }), childField: path.chunkField },
+      { head: wrapperType.encode({ ...wrapper, chunk: undefined }).finish(), childField: path.chunkField },
       { head: tensorChunkHead(chunk), childField: TENSOR_CHUNK_DATA },
     ], chunk.data);
   };
 }
 
 /** ExtractResponse: `chunk` frames in one copy, others as usual. */
-export const serializeExtractResponse = oneCopySerializer({
-  encode: (msg: activationV1.ExtractResponse) => activationV1.ExtractResponse.encode(msg).finish(),
+export const serializeExtractResponse = oneCopySerializer(activationV1.ExtractResponse, activationV1.ActivationChunk, {
   wrapper: (msg) => (msg.frame?.$case === 'chunk' ? msg.frame.chunk : undefined),
   wrapperField: 1,
-  encodeWrapper: (chunk: activationV1.ActivationChunk) => activationV1.ActivationChunk.encode(chunk).finish(),
   chunkField: 4,
 });
 
 /** GetUnembeddingResponse: `tensor` frames in one copy. */
-export const serializeUnembeddingResponse = oneCopySerializer({
-  encode: (msg: activationV1.GetUnembeddingResponse) => activationV1.GetUnembeddingResponse.encode(msg).finish(),
+export const serializeUnembeddingResponse = oneCopySerializer(activationV1.GetUnembeddingResponse, activationV1.NamedTensorChunk, {
   wrapper: (msg) => (msg.frame?.$case === 'tensor' ? msg.frame.tensor : undefined),
   wrapperField: 2,
-  encodeWrapper: (tensor: activationV1.NamedTensorChunk) => activationV1.NamedTensorChunk.encode(tensor).finish(),
   chunkField: 2,
 });
 
