@@ -2,7 +2,7 @@
  * @tuned-lens/lens: the tuned lens itself.
  *
  * - io: lens folders in the original package's layout (config.json, params.pt,
- *   params.safetensors), with a safe reader for PyTorch zip/pickle checkpoints
+ *   params.safetensors), read and written through @tuned-lens/formats
  */
 export * from './io/index.js';
 export * from './math/index';

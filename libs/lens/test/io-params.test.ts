@@ -7,12 +7,9 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeSafetensors } from '@tuned-lens/formats';
+import { ZipReader, encodeSafetensors, encodeZip, pickleStateDict, type PickleTensorSpec } from '@tuned-lens/formats';
 import { roundToBf16, roundToF16 } from '@tuned-lens/tensor';
-import {
-  PARAMS_PT, PARAMS_SAFETENSORS, ZipReader, encodeZip, openLensParams, pickleStateDict, readLensParams, writeLensParams,
-  type LensTensorInput, type PickleTensorSpec,
-} from '../src/io/index.js';
+import { PARAMS_PT, PARAMS_SAFETENSORS, openLensParams, readLensParams, writeLensParams, type LensTensorInput } from '../src/io/index.js';
 import { expectError } from './expectLensError.js';
 
 const root = mkdtempSync(join(tmpdir(), 'io-params-'));

@@ -16,10 +16,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MemorySink, ZipReader, writeTorchStateDict } from '@tuned-lens/formats';
 import { encodeFloats } from '@tuned-lens/tensor';
 import {
-  MemorySink, ZipReader, makeLensConfig, moduleListMetadata, readLensFolder, readLensParams, writeLensFolder, writeLensParams,
-  writeTorchStateDict, type LensDType, type LensTensorInput,
+  makeLensConfig, moduleListMetadata, readLensFolder, readLensParams, writeLensFolder, writeLensParams, type LensDType, type LensTensorInput,
 } from '../src/io/index.js';
 import { expectError } from './expectLensError.js';
 

@@ -9,7 +9,7 @@
  * that checkpoint, then appends: the file always describes the lens that gets written.
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '@tuned-lens/lens';
+import { writeFileAtomic } from '@tuned-lens/formats';
 
 export interface TrainLogRecord {
   /** 0-based optimiser step, as the reference's log. */

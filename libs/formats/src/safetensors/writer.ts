@@ -4,13 +4,13 @@
  * padded with spaces to a multiple of 8 bytes. Together that puts every tensor at an
  * offset that is a multiple of its element size, so readers can map it zero-copy.
  *
- * Files are written atomically: to a temporary file in the same folder, flushed, then
- * renamed over the target, so a reader never sees a half-written lens or extract file.
+ * Files are written atomically (writeFileAtomic: a temporary file in the same folder,
+ * flushed, then renamed over the target), so a reader never sees a half-written lens or
+ * extract file.
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
 import { encode, numel, shapeToString, type TensorValues } from '@tuned-lens/tensor';
+import { writeFileAtomic } from '../atomic.js';
+import { FormatError } from '../errors.js';
 import { CheckpointError } from './errors.js';
 import { dtypeSize, isSafetensorsDType, isSupportedDType, knownDTypeNames, type SafetensorsDType } from './dtypes.js';
 import { buildHeader, METADATA_KEY, type HeaderEntryToWrite } from './header.js';
@@ -38,39 +38,30 @@ interface Planned extends HeaderEntryToWrite {
  * @returns the number of bytes written
  */
 export function writeSafetensors(path: string, tensors: Readonly<Record<string, TensorToWrite>>, metadata?: Readonly<Record<string, string>>): number {
-  const { header, planned } = plan(path, tensors, metadata);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(header.byteLength));
-
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let fd: number | undefined;
-  let written = 0;
+  const chunks = layout(path, tensors, metadata);
   try {
-    fd = openSync(tmp, 'wx');
-    for (const chunk of [prefix, header, ...planned.map((p) => p.bytes)]) written += writeAll(fd, chunk);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
+    writeFileAtomic(path, (sink) => {
+      for (const chunk of chunks) sink.write(chunk);
+    });
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // The temp file may never have been created; nothing to clean up then.
-    }
-    if (e instanceof CheckpointError) throw e;
-    throw new CheckpointError('invalid', path, `cannot write: ${(e as Error).message}`, { cause: e });
+    // The file system refused: a checkpoint says `invalid`, in the system's own words.
+    const cause = e instanceof FormatError && e.cause instanceof Error ? e.cause : e;
+    throw new CheckpointError('invalid', path, `cannot write: ${(cause as Error).message}`, { cause });
   }
-  return written;
+  return chunks.reduce((n, chunk) => n + chunk.byteLength, 0);
 }
 
 /** The bytes of a safetensors file holding `tensors`, in memory (same layout as {@link writeSafetensors}). */
 export function encodeSafetensors(tensors: Readonly<Record<string, TensorToWrite>>, metadata?: Readonly<Record<string, string>>): Buffer {
-  const { header, planned } = plan('<memory>', tensors, metadata);
+  return Buffer.concat(layout('<memory>', tensors, metadata));
+}
+
+/** The file as chunks: the 8-byte header length, the header, then each tensor's bytes. */
+function layout(path: string, tensors: Readonly<Record<string, TensorToWrite>>, metadata: Readonly<Record<string, string>> | undefined): Uint8Array[] {
+  const { header, planned } = plan(path, tensors, metadata);
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(header.byteLength));
-  return Buffer.concat([prefix, header, ...planned.map((p) => p.bytes)]);
+  return [prefix, header, ...planned.map((p) => p.bytes)];
 }
 
 function plan(
@@ -126,11 +117,4 @@ function toBytes(path: string, name: string, t: TensorToWrite): Uint8Array {
     throw new CheckpointError('invalid', path, `${where}: ${t.dtype} ${shapeToString(t.shape)} needs ${n * size} bytes (${n} x ${size}), got ${bytes.byteLength}`);
   }
   return bytes;
-}
-
-function writeAll(fd: number, bytes: Uint8Array): number {
-  let done = 0;
-  // writeSync may write less than asked (and caps one call near 2 GiB): loop.
-  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
-  return done;
 }

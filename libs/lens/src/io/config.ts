@@ -11,8 +11,8 @@
  * missing required ones, wrong types and another lens_type are errors naming the field.
  */
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from './atomic.js';
-import { LensIOError, withFile } from './errors.js';
+import { writeFileAtomic } from '@tuned-lens/formats';
+import { LensIOError, asLensIO, withFile } from './errors.js';
 
 /** The only lens type there is (the original's default and only implementation). */
 export const LINEAR_TUNED_LENS = 'linear_tuned_lens';
@@ -172,7 +172,7 @@ export function lensConfigToJson(config: LensConfig): string {
 export function writeLensConfig(path: string, config: LensConfig): void {
   const text = lensConfigToJson(config);
   parseLensConfig(JSON.parse(text), path); // refuse to write what we would refuse to read
-  writeFileAtomic(path, (sink) => sink.write(Buffer.from(text, 'utf8')));
+  asLensIO(path, () => writeFileAtomic(path, (sink) => sink.write(Buffer.from(text, 'utf8'))));
 }
 
 /** `json.dumps` with default settings for plain JSON values (ensure_ascii, ", ", ": "). */

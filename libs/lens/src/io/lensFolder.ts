@@ -4,14 +4,11 @@
  * layout (h' = h + h W^T + b) and `{i}.bias` [d], for i in 0..L-1.
  */
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
-import { syncDir } from './atomic.js';
+import { dirname, join } from 'node:path';
+import { syncDir, tempPathFor, type StateDictMetadata, type TorchReadLimits } from '@tuned-lens/formats';
 import { readLensConfig, writeLensConfig, type LensConfig } from './config.js';
 import { LensIOError, withFile } from './errors.js';
 import { PARAMS_PT, PARAMS_SAFETENSORS, openLensParams, writeLensParams, type LensDType, type LensParamsFile, type LensTensorInfo, type LensTensorInput } from './params.js';
-import type { StateDictMetadata } from './pickleWriter.js';
-import type { TorchReadLimits } from './torchArchive.js';
 
 /** The config file name of a lens folder. */
 export const CONFIG_JSON = 'config.json';
@@ -129,7 +126,7 @@ export function writeLensFolder(dir: string, lens: LensToWrite, opts: WriteLensF
     write(dir);
   } else {
     const parent = dirname(dir);
-    const tmp = join(parent, `.${basename(dir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const tmp = tempPathFor(dir);
     try {
       mkdirSync(parent, { recursive: true });
       write(tmp);

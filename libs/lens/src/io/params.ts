@@ -8,13 +8,12 @@
  */
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { CheckpointError, openSafetensors, writeSafetensors, type TensorToWrite } from '@tuned-lens/formats';
+import {
+  CheckpointError, openSafetensors, writeSafetensors, writeFileAtomic, TORCH_ELEMENT_SIZE, TorchStateDictFile, writeTorchStateDict,
+  type StateDictMetadata, type TensorToWrite, type TorchFloatDType, type TorchReadLimits, type TorchTensor, type TorchTensorBytes,
+} from '@tuned-lens/formats';
 import { decodeFloats, encodeFloats, numel } from '@tuned-lens/tensor';
-import { writeFileAtomic } from './atomic.js';
-import { LensIOError, withFile, type LensIOErrorKind } from './errors.js';
-import type { StateDictMetadata } from './pickleWriter.js';
-import type { TorchFloatDType, TorchTensor } from './pickleValues.js';
-import { TORCH_ELEMENT_SIZE, TorchStateDictFile, writeTorchStateDict, type TorchReadLimits, type TorchTensorBytes } from './torchArchive.js';
+import { LensIOError, asLensIO, withFile, type LensIOErrorKind } from './errors.js';
 
 /** The torch.save file name of a lens folder. */
 export const PARAMS_PT = 'params.pt';
@@ -122,7 +121,7 @@ export function decodeTorchStateDict(sd: TorchStateDictFile): Map<string, LensTe
   const decoded = new Map<string, LensTensor>();
   for (const users of byStorage.values()) {
     const storage = users[0][1].storage;
-    const bytes = sd.storageBytes(storage);
+    const bytes = asLensIO(sd.file, () => sd.storageBytes(storage));
     const size = TORCH_ELEMENT_SIZE[storage.dtype];
     for (const [name, t] of users) {
       const n = numel(t.shape);
@@ -174,9 +173,9 @@ export function writeLensParams(
   if (format !== 'safetensors') {
     // Any size: past 4 GiB the zip writer adds zip64 fields, as torch.save does.
     const path = join(dir, PARAMS_PT);
-    writeFileAtomic(path, (sink) => {
+    asLensIO(path, () => writeFileAtomic(path, (sink) => {
       writeTorchStateDict(sink, encoded, { metadata: opts.stateDictMetadata });
-    });
+    }));
     written.push(path);
   }
   if (format !== 'pt') {
@@ -204,7 +203,7 @@ export function isContiguous(shape: readonly number[], stride: readonly number[]
 }
 
 function openTorchParams(file: string, limits: TorchReadLimits): LensParamsFile {
-  const sd = TorchStateDictFile.open(file, limits);
+  const sd = asLensIO(file, () => TorchStateDictFile.open(file, limits));
   try {
     checkTorchTensors(sd);
   } catch (e) {

@@ -7,8 +7,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ALLOWED_GLOBALS, FormatError, PyDict, TorchTensor, moduleListMetadata, pickleStateDict, unpickle, type PickleTensorSpec,
-} from '../src/io/index.js';
+  ALLOWED_GLOBALS, FormatError, PyDict, TorchTensor, pickleStateDict, unpickle, type PickleTensorSpec,
+} from '../src/index.js';
 
 /** A tiny pickle assembler: numbers are opcode/raw bytes, strings are raw latin1 text. */
 function asm(...parts: (number | string | Uint8Array)[]): Uint8Array {
@@ -44,7 +44,8 @@ const specs: PickleTensorSpec[] = [
   { name: 'scalar', dtype: 'BF16', storageKey: '2', storageNumel: 1, storageOffset: 0, shape: [], stride: [] },
   { name: 'shared', dtype: 'F32', storageKey: '0', storageNumel: 6, storageOffset: 300, shape: [70000, 1, 1, 2], stride: [2, 2, 2, 1] },
 ];
-const good = pickleStateDict(specs, moduleListMetadata(1));
+// torch's _metadata of a one-layer nn.ModuleList (what the lens's moduleListMetadata(1) gives).
+const good = pickleStateDict(specs, [['', { version: 1 }], ['0', { version: 1 }]]);
 
 describe('parsing what torch.save writes', () => {
   test('an OrderedDict of tensors with storages, offsets, shapes, strides and _metadata', () => {

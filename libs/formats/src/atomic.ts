@@ -6,7 +6,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
-import { withFile } from './errors.js';
+import { FileError, withFile } from './errors.js';
 
 /** Something bytes are appended to (a file, or memory). */
 export interface ByteSink {
@@ -46,8 +46,9 @@ export function tempPathFor(path: string): string {
 
 /**
  * Calls `fill` with a sink on a fresh temporary file next to `path`, then fsyncs and
- * renames it to `path`. Errors (from `fill` or the file system) remove the temp file;
- * LensIOError / FormatError from `fill` pass through, file system errors are wrapped.
+ * renames it to `path`. Errors (from `fill` or the file system) remove the temp file; a
+ * FileError naming a file passes through, anything else becomes a FormatError naming
+ * `path` ("cannot write: ...", see {@link withFile}).
  */
 export function writeFileAtomic(path: string, fill: (sink: ByteSink) => void): void {
   const tmp = tempPathFor(path);
@@ -66,7 +67,7 @@ export function writeFileAtomic(path: string, fill: (sink: ByteSink) => void): v
     } catch {
       // Never created, or already renamed: nothing to clean up.
     }
-    throw withFile(path, e, 'cannot write: ');
+    throw e instanceof FileError && e.file ? e : withFile(path, e, 'cannot write: ');
   }
   syncDir(dirname(path));
 }

@@ -12,12 +12,12 @@
  * this reader. Only a state dict (a dict of name -> tensor) is accepted as the root.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { LensIOError, FormatError, withFile } from './errors.js';
+import { FormatError, withFile } from '../errors.js';
 import { unpickle, type UnpickleLimits } from './pickle.js';
 import { pickleStateDict, type PickleTensorSpec, type StateDictMetadata } from './pickleWriter.js';
 import { PyDict, TorchStorage, TorchTensor, typeName, type TorchFloatDType } from './pickleValues.js';
 import { ZipReader, ZipWriter, type ZipLimits } from './zip.js';
-import type { ByteSink } from './atomic.js';
+import type { ByteSink } from '../atomic.js';
 
 /** Bytes per element of the storage dtypes. */
 export const TORCH_ELEMENT_SIZE: Readonly<Record<TorchFloatDType, number>> = { F32: 4, F16: 2, BF16: 2 };
@@ -67,13 +67,14 @@ export class TorchStateDictFile {
 
     const order = text('byteorder');
     if (order !== null && order.trim() !== 'little' && order.trim() !== 'big') {
-      throw new LensIOError('corrupt', file, `${prefix}/byteorder is ${JSON.stringify(order)}, expected "little" or "big"`);
+      throw new FormatError('corrupt', file, `${prefix}/byteorder is ${JSON.stringify(order)}, expected "little" or "big"`);
     }
     const version = text('version') ?? text('.data/version');
 
+    const pickle = zip.read(`${prefix}/data.pkl`);
     let root;
     try {
-      root = unpickle(zip.read(`${prefix}/data.pkl`), limits);
+      root = unpickle(pickle, limits);
     } catch (e) {
       throw withFile(file, e, `${prefix}/data.pkl: `);
     }
@@ -111,27 +112,27 @@ function findPrefix(zip: ZipReader): string {
   if (candidates.length === 1) {
     const prefix = candidates[0];
     if (zip.has(`${prefix}/constants.pkl`) || zip.names().some((n) => n.startsWith(`${prefix}/code/`))) {
-      throw new LensIOError('unsupported', zip.file, 'this is a TorchScript archive (torch.jit.save), not a torch.save state dict');
+      throw new FormatError('unsupported', zip.file, 'this is a TorchScript archive (torch.jit.save), not a torch.save state dict');
     }
     return prefix;
   }
   if (candidates.length > 1) {
-    throw new LensIOError('corrupt', zip.file, `ambiguous torch archive: data.pkl in several folders (${candidates.map((c) => JSON.stringify(c)).join(', ')})`);
+    throw new FormatError('corrupt', zip.file, `ambiguous torch archive: data.pkl in several folders (${candidates.map((c) => JSON.stringify(c)).join(', ')})`);
   }
   const shown = zip.names().slice(0, 5).map((n) => JSON.stringify(n)).join(', ');
-  throw new LensIOError('corrupt', zip.file, `not a PyTorch checkpoint: no <archive>/data.pkl entry (entries: ${shown || 'none'}${zip.entries.length > 5 ? ', ...' : ''})`);
+  throw new FormatError('corrupt', zip.file, `not a PyTorch checkpoint: no <archive>/data.pkl entry (entries: ${shown || 'none'}${zip.entries.length > 5 ? ', ...' : ''})`);
 }
 
 /** The root must be a dict of str -> tensor (a state dict). */
 function stateDictTensors(root: unknown, file: string): Map<string, TorchTensor> {
   if (!(root instanceof PyDict)) {
-    throw new LensIOError('invalid', file, `expected a state dict (a dict of name -> tensor) at the top of data.pkl, got ${typeName(root as never)}`);
+    throw new FormatError('invalid', file, `expected a state dict (a dict of name -> tensor) at the top of data.pkl, got ${typeName(root as never)}`);
   }
   const tensors = new Map<string, TorchTensor>();
   for (const [key, value] of root.map) {
-    if (typeof key !== 'string') throw new LensIOError('invalid', file, `state dict key ${String(key)} is not a str`);
+    if (typeof key !== 'string') throw new FormatError('invalid', file, `state dict key ${String(key)} is not a str`);
     if (!(value instanceof TorchTensor)) {
-      throw new LensIOError('invalid', file, `state dict entry ${JSON.stringify(key)} is a ${typeName(value)}, not a tensor (is this a full training checkpoint rather than a lens state dict?)`);
+      throw new FormatError('invalid', file, `state dict entry ${JSON.stringify(key)} is a ${typeName(value)}, not a tensor (is this a full training checkpoint rather than a lens state dict?)`);
     }
     tensors.set(key, value);
   }
@@ -145,14 +146,14 @@ function checkStorages(zip: ZipReader, prefix: string, tensors: ReadonlyMap<stri
     const s = t.storage;
     const first = seen.get(s.key);
     if (first && (first.dtype !== s.dtype || first.numel !== s.numel)) {
-      throw new LensIOError('corrupt', file, `storage ${JSON.stringify(s.key)} is described twice differently (${first.dtype} x ${first.numel} vs ${s.dtype} x ${s.numel}, at tensor ${JSON.stringify(name)})`);
+      throw new FormatError('corrupt', file, `storage ${JSON.stringify(s.key)} is described twice differently (${first.dtype} x ${first.numel} vs ${s.dtype} x ${s.numel}, at tensor ${JSON.stringify(name)})`);
     }
     seen.set(s.key, s);
     const entry = zip.entry(`${prefix}/data/${s.key}`);
-    if (!entry) throw new LensIOError('corrupt', file, `tensor ${JSON.stringify(name)}: storage record ${prefix}/data/${s.key} is missing`);
+    if (!entry) throw new FormatError('corrupt', file, `tensor ${JSON.stringify(name)}: storage record ${prefix}/data/${s.key} is missing`);
     const expected = s.numel * TORCH_ELEMENT_SIZE[s.dtype];
     if (entry.size !== expected) {
-      throw new LensIOError('corrupt', file, `storage ${prefix}/data/${s.key} has ${entry.size} bytes, but ${s.numel} ${s.dtype} elements need ${expected}`);
+      throw new FormatError('corrupt', file, `storage ${prefix}/data/${s.key} has ${entry.size} bytes, but ${s.numel} ${s.dtype} elements need ${expected}`);
     }
   }
 }
@@ -167,8 +168,8 @@ function looksLikeLegacyPickle(head: Uint8Array): boolean {
   return head.length >= 3 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5 && head[2] === 0x8a;
 }
 
-function legacyError(file: string): LensIOError {
-  return new LensIOError('unsupported', file, 'legacy (pre-1.6, non-zip) torch serialization format; re-save it with torch.save in torch >= 1.6, or convert the lens to params.safetensors');
+function legacyError(file: string): FormatError {
+  return new FormatError('unsupported', file, 'legacy (pre-1.6, non-zip) torch serialization format; re-save it with torch.save in torch >= 1.6, or convert the lens to params.safetensors');
 }
 
 function sniffLegacy(path: string): void {
@@ -217,14 +218,14 @@ export interface TorchWriteOptions {
  */
 export function writeTorchStateDict(sink: ByteSink, tensors: Iterable<readonly [string, TorchTensorBytes]>, opts: TorchWriteOptions = {}): number {
   const archive = opts.archiveName ?? 'archive';
-  if (!/^[^/\\]+$/.test(archive)) throw new FormatError('invalid', `archive name ${JSON.stringify(archive)} must be one path component`);
+  if (!/^[^/\\]+$/.test(archive)) throw new FormatError('invalid', '', `archive name ${JSON.stringify(archive)} must be one path component`);
   const specs: PickleTensorSpec[] = [];
   const storages = new Map<string, Uint8Array>();
   for (const [name, t] of tensors) {
     const numel = t.shape.reduce((a, b) => a * b, 1);
     const size = TORCH_ELEMENT_SIZE[t.dtype];
     if (t.bytes.byteLength !== numel * size) {
-      throw new FormatError('invalid', `tensor ${JSON.stringify(name)}: ${t.dtype} [${t.shape.join(', ')}] needs ${numel * size} bytes, got ${t.bytes.byteLength}`);
+      throw new FormatError('invalid', '', `tensor ${JSON.stringify(name)}: ${t.dtype} [${t.shape.join(', ')}] needs ${numel * size} bytes, got ${t.bytes.byteLength}`);
     }
     const key = String(specs.length);
     specs.push({ name, dtype: t.dtype, storageKey: key, storageNumel: numel, storageOffset: 0, shape: t.shape, stride: contiguousStrides(t.shape) });

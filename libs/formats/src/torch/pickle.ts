@@ -11,7 +11,7 @@
  * Opcodes that construct arbitrary objects (INST, OBJ, NEWOBJ, EXT*) are refused, and
  * input size, memo size and nesting are bounded.
  */
-import { FormatError } from './errors.js';
+import { FormatError } from '../errors.js';
 import { OPCODE_NAMES, OP } from './pickleOpcodes.js';
 import {
   PyDict, PyGlobal, PyList, PyTuple, TorchStorage, TorchTensor, depthOf, typeName,
@@ -70,7 +70,7 @@ export const ALLOWED_GLOBALS: readonly string[] = Object.freeze([
 export function unpickle(bytes: Uint8Array, limits: UnpickleLimits = {}): PyValue {
   const lim = { ...DEFAULT_UNPICKLE_LIMITS, ...limits };
   if (bytes.byteLength > lim.maxPickleBytes) {
-    throw new FormatError('too_large', `pickle of ${bytes.byteLength} bytes exceeds the limit of ${lim.maxPickleBytes}`);
+    throw new FormatError('too_large', '', `pickle of ${bytes.byteLength} bytes exceeds the limit of ${lim.maxPickleBytes}`);
   }
   return new Machine(bytes, lim).run();
 }
@@ -499,7 +499,7 @@ class Machine {
 
   private fail(kind: FormatError['kind'], message: string): never {
     const name = OPCODE_NAMES[this.op];
-    throw new FormatError(kind, `pickle: ${message} (${name ? `opcode ${name}, ` : ''}at byte ${this.at})`);
+    throw new FormatError(kind, '', `pickle: ${message} (${name ? `opcode ${name}, ` : ''}at byte ${this.at})`);
   }
 }
 

@@ -25,8 +25,8 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { constants as bufferConstants } from 'node:buffer';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { crc32 } from './crc32.js';
-import { LensIOError, type LensIOErrorKind } from './errors.js';
-import { MemorySink, type ByteSink } from './atomic.js';
+import { FormatError, type FormatErrorKind } from '../errors.js';
+import { MemorySink, type ByteSink } from '../atomic.js';
 
 const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
@@ -85,8 +85,8 @@ export interface ZipEntry {
   readonly localHeaderOffset: number;
 }
 
-/** Throws a LensIOError of `kind` naming the archive. */
-type Fail = (kind: LensIOErrorKind, reason: string) => never;
+/** Throws a FormatError of `kind` naming the archive. */
+type Fail = (kind: FormatErrorKind, reason: string) => never;
 
 /** Random access to the archive's bytes. */
 interface ByteSource {
@@ -138,7 +138,7 @@ class FileSource implements ByteSource {
 /**
  * A zip archive opened for reading. Construct with {@link ZipReader.open} (a file, read
  * on demand) or {@link ZipReader.fromBytes}; call {@link close} when done with a file.
- * Every fault is a {@link LensIOError} naming the archive.
+ * Every fault is a {@link FormatError} naming the archive.
  */
 export class ZipReader {
   private readonly byName: ReadonlyMap<string, ZipEntry>;
@@ -163,13 +163,13 @@ export class ZipReader {
       fd = openSync(path, 'r');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new LensIOError(code === 'ENOENT' ? 'not_found' : 'io', path, code === 'ENOENT' ? 'does not exist' : `cannot open: ${(e as Error).message}`, { cause: e });
+      throw new FormatError(code === 'ENOENT' ? 'not_found' : 'io', path, code === 'ENOENT' ? 'does not exist' : `cannot open: ${(e as Error).message}`, { cause: e });
     }
     try {
       const stat = fstatSync(fd);
-      if (stat.isDirectory()) throw new LensIOError('invalid', path, 'is a folder, not a zip archive');
+      if (stat.isDirectory()) throw new FormatError('invalid', path, 'is a folder, not a zip archive');
       const source = new FileSource(fd, stat.size, (reason) => {
-        throw new LensIOError('corrupt', path, reason);
+        throw new FormatError('corrupt', path, reason);
       });
       return ZipReader.parse(source, path, limits);
     } catch (e) {
@@ -185,7 +185,7 @@ export class ZipReader {
 
   private static parse(source: ByteSource, file: string, limits: ZipLimits): ZipReader {
     const fail: Fail = (kind, reason) => {
-      throw new LensIOError(kind, file, reason);
+      throw new FormatError(kind, file, reason);
     };
     const maxEntries = limits.maxEntries ?? U16_MAX;
     const maxCd = limits.maxCentralDirectoryBytes ?? 64 * 1024 * 1024;
@@ -225,10 +225,10 @@ export class ZipReader {
    */
   read(name: string): Uint8Array {
     const entry = this.byName.get(name);
-    if (!entry) throw new LensIOError('corrupt', this.file, `archive has no entry ${JSON.stringify(name)}`);
+    if (!entry) throw new FormatError('corrupt', this.file, `archive has no entry ${JSON.stringify(name)}`);
     const where = `entry ${JSON.stringify(name)}`;
     if (entry.size > this.maxEntryBytes) {
-      throw new LensIOError('too_large', this.file, `${where} is ${entry.size} bytes, more than the limit of ${this.maxEntryBytes}`);
+      throw new FormatError('too_large', this.file, `${where} is ${entry.size} bytes, more than the limit of ${this.maxEntryBytes}`);
     }
     const start = this.dataStart(entry);
     let data = this.source.read(start, entry.compressedSize);
@@ -237,15 +237,15 @@ export class ZipReader {
         // maxOutputLength stops a deflate bomb at the declared size (inflate throws past it).
         data = inflateRawSync(data, { maxOutputLength: Math.max(1, entry.size) });
       } catch (e) {
-        throw new LensIOError('corrupt', this.file, `${where}: deflate data is corrupt or larger than its declared ${entry.size} bytes (${(e as Error).message})`, { cause: e });
+        throw new FormatError('corrupt', this.file, `${where}: deflate data is corrupt or larger than its declared ${entry.size} bytes (${(e as Error).message})`, { cause: e });
       }
       if (data.byteLength !== entry.size) {
-        throw new LensIOError('corrupt', this.file, `${where}: inflates to ${data.byteLength} bytes, the directory says ${entry.size}`);
+        throw new FormatError('corrupt', this.file, `${where}: inflates to ${data.byteLength} bytes, the directory says ${entry.size}`);
       }
     }
     const crc = crc32(data);
     if (crc !== entry.crc32) {
-      throw new LensIOError('corrupt', this.file, `${where}: CRC-32 mismatch (directory ${hex32(entry.crc32)}, data ${hex32(crc)}): the archive is corrupt`);
+      throw new FormatError('corrupt', this.file, `${where}: CRC-32 mismatch (directory ${hex32(entry.crc32)}, data ${hex32(crc)}): the archive is corrupt`);
     }
     return data;
   }
@@ -259,7 +259,7 @@ export class ZipReader {
   private dataStart(entry: ZipEntry): number {
     const where = `entry ${JSON.stringify(entry.name)}`;
     const fail = (reason: string): never => {
-      throw new LensIOError('corrupt', this.file, `${where}: ${reason}`);
+      throw new FormatError('corrupt', this.file, `${where}: ${reason}`);
     };
     if (entry.localHeaderOffset + LOCAL_HEADER_SIZE > this.dataEnd) fail(`local header at ${entry.localHeaderOffset} lies past the data area`);
     const h = view(this.source.read(entry.localHeaderOffset, LOCAL_HEADER_SIZE));

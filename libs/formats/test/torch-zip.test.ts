@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, encodeZip, LensIOError, ZipReader } from '../src/io/index.js';
-import { crc32Portable } from '../src/io/crc32.js';
-import { expectError } from './expectLensError.js';
+import { crc32, encodeZip, FormatError, ZipReader } from '../src/index.js';
+import { crc32Portable } from '../src/torch/crc32.js';
+import { expectError } from './expectFormatError.js';
 
 const root = mkdtempSync(join(tmpdir(), 'io-zip-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -149,7 +149,7 @@ describe('corrupt and truncated archives', () => {
           const zip = ZipReader.fromBytes(good.subarray(0, cut));
           for (const name of zip.names()) zip.read(name);
         },
-        (e: unknown) => e instanceof LensIOError && e.kind === 'corrupt',
+        (e: unknown) => e instanceof FormatError && e.kind === 'corrupt',
         `cut at ${cut}`,
       );
     }
