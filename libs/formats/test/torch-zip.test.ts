@@ -1,7 +1,7 @@
 // The zip reader and writer: round trips, torch's layout (64-byte aligned data, data
 // descriptors, zip64 end record), and clear errors for truncated, corrupt and
 // unsupported archives (never a RangeError or a silent wrong read). zip64 records
-// themselves (forced, hand-built, Python's, over 4 GiB) are in io-zip64.test.ts.
+// themselves (forced, hand-built, Python's, over 4 GiB) are in torch-zip64.test.ts.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -6,7 +6,7 @@
 // state dict with _metadata) read back bit-identical; and our params.pt is byte-identical
 // to what torch writes for the same state dict. A params.pt with zip64 records on every
 // entry (as a lens over 4 GiB gets them) loads too; a real one over 4 GiB is in
-// io-zip64.test.ts.
+// libs/formats/test/torch-zip64.test.ts.
 //
 // Needs Debian's PyTorch: /usr/bin/python3 (override with TUNED_LENS_TORCH_PYTHON).
 // Without it the suite is skipped with the reason.
