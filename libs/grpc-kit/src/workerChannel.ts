@@ -23,8 +23,11 @@ export type FromWorker<Res, Ready> =
   | ({ type: 'ready' } & Ready)
   | { type: 'failed'; message: string }
   | { type: 'result'; id: number; result: Res }
-  /** `name` keeps the error's class where the service tells them apart (RangeError: bad input). */
-  | { type: 'error'; id: number; message: string; name?: string }
+  /**
+   * `name` and `fields` (the error's own enumerable properties) keep what the service tells
+   * errors apart by: a RangeError is bad input; a typed error's fields say more.
+   */
+  | { type: 'error'; id: number; message: string; name?: string; fields?: Record<string, unknown> }
   /** After a cancel: `ran` when the work had started (its result was dropped). */
   | { type: 'cancelled'; id: number; ran: boolean };
 
@@ -149,7 +152,9 @@ export class WorkerChannel<Req, Res, Ready> {
       this.cancelled[msg.type !== 'cancelled' ? 'late' : msg.ran ? 'discarded' : 'skipped']++;
       p.reject(this.cancelledError());
     } else if (msg.type === 'error') {
-      p.reject(msg.name === 'RangeError' ? new RangeError(msg.message) : new Error(msg.message));
+      const err = msg.name === 'RangeError' ? new RangeError(msg.message) : new Error(msg.message);
+      if (msg.name && msg.name !== 'RangeError') err.name = msg.name;
+      p.reject(Object.assign(err, msg.fields));
     } else {
       p.resolve(msg.result);
     }

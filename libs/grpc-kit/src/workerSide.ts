@@ -73,7 +73,7 @@ export async function serveWorker<Req, Res, Ready extends object>(setup: (data: 
       else post({ type: 'result', id: next.id, result: value }, transfer ? [...new Set(transfer)] : []);
     } catch (err) {
       if (current.cancelled) post({ type: 'cancelled', id: next.id, ran: true });
-      else post({ type: 'error', id: next.id, message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : undefined });
+      else post({ type: 'error', id: next.id, message: err instanceof Error ? err.message : String(err), name: err instanceof Error ? err.name : undefined, fields: ownFields(err) });
     }
     running = undefined;
     startSoon();
@@ -101,4 +101,14 @@ export async function serveWorker<Req, Res, Ready extends object>(setup: (data: 
     }
     startSoon();
   });
+}
+
+/** An error's own enumerable properties that survive a structured clone (a typed error's details). */
+function ownFields(err: unknown): Record<string, unknown> | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(err)) {
+    if (k !== 'name' && k !== 'message' && (v === null || ['string', 'number', 'boolean'].includes(typeof v))) fields[k] = v;
+  }
+  return Object.keys(fields).length ? fields : undefined;
 }

@@ -13,7 +13,7 @@ import { join, sep } from 'node:path';
 import { ActivationPool, TokenizerClient } from '@tuned-lens/clients';
 import type { EngineChoice } from '@tuned-lens/engine';
 import { errorText, TableJob, abortable, failedPrecondition, readAhead, invalidArgument, type ClientTlsConfig, type JobState, type Logger, RpcError, errorCode, status } from '@tuned-lens/grpc-kit';
-import { readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type StepStats, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
+import { isNonFinite, readLensFolder, writeLensFolder, makeLensConfig, zeroTunedLens, type StepStats, type TunedLensWeights, type Unembedding } from '@tuned-lens/lens';
 import type { trainingV1 } from '@tuned-lens/proto';
 import { listCheckpoints, loadNewestCheckpoint, saveCheckpoint } from './checkpoint';
 import { resumeFingerprint, resumeMismatch, type JobConfig } from './config';
@@ -292,12 +292,12 @@ export class TrainingJob extends TableJob {
   private trainerFailure(err: unknown, step: number): Error {
     const why = err instanceof Error ? err.message : String(err);
     let nonFinite = '';
-    if (/^the loss of layer \d+ is|^gradient norm is|^the update of step \d+ made the translator weights non-finite/.test(why)) {
+    if (isNonFinite(err)) {
       nonFinite = '. The lens or its inputs overflowed: usual causes are a warm-start lens (lens_init_path) with huge or non-finite weights, or a learning rate too high for this model (lr_scale)';
       // The loss is checked before each update, so a checkpoint of the step just before holds
       // the lens that produced it. (An update that overflows the weights is refused before
       // any checkpoint, so every kept checkpoint is finite.)
-      if (/^the loss of layer/.test(why) && this.progress.checkpointStep === step && step > 0) {
+      if (err.quantity === 'loss' && this.progress.checkpointStep === step && step > 0) {
         const earlier = listCheckpoints(this.deps.checkpointDir).length > 1 ? ' (the one before it is kept too)' : '';
         nonFinite += `. Checkpoint step ${step} holds the lens that produced this loss${earlier}`;
       }

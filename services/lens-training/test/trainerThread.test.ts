@@ -81,7 +81,7 @@ test('a non-finite loss comes back naming the layer', async () => {
   lens.translators[1].weight.fill(3e38); // finite, but h + W h overflows f32
   const thread = await TrainerThread.start({ engine: 'onnx', unembedding: unembedding(), options, lens });
   try {
-    await assert.rejects(thread.accumulate(await microBatch(3), 1), /^Error: the loss of layer 1 is (NaN|-?Infinity): stopping before a bad update$/);
+    await assert.rejects(thread.accumulate(await microBatch(3), 1), /^NonFiniteError: the loss of layer 1 is (NaN|-?Infinity): stopping before a bad update$/);
   } finally {
     await thread.dispose();
   }

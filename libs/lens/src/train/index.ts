@@ -5,3 +5,4 @@ export {
 } from './optimizer';
 export { NewtonSchulzRunner, muonScale, type Matrix } from './muon';
 export { TranslatorTrainer, type TrainerOptions, type MicroBatch, type StepStats } from './trainer';
+export { NonFiniteError, isNonFinite, type NonFiniteQuantity } from './nonFinite';

@@ -16,6 +16,7 @@
  */
 import type { Engine } from '@tuned-lens/engine';
 import { NewtonSchulzRunner, adamwStep, muonApply, muonMomentum, type Matrix } from './muon';
+import { NonFiniteError } from './nonFinite';
 
 export interface OptimizerConfig {
   kind: 'sgd' | 'adam' | 'muon';
@@ -139,7 +140,7 @@ export class LensOptimizer {
   /** torch.nn.utils.clip_grad_norm_'s factor (see the top of this file), after a finiteness check. */
   private clip(params: Trainable[]): { norm: number; scale: number } {
     const norm = globalGradNorm(params);
-    if (!Number.isFinite(norm)) throw new Error(`gradient norm is ${norm}: the loss or its gradients are not finite`);
+    if (!Number.isFinite(norm)) throw new NonFiniteError('gradient', `gradient norm is ${norm}: the loss or its gradients are not finite`);
     const coef = this.cfg.maxGradNorm > 0 ? this.cfg.maxGradNorm / (norm + 1e-6) : 1;
     return { norm, scale: coef < 1 ? coef : 1 };
   }

@@ -18,6 +18,7 @@ import { klTargetProgram, lensStepProgram, type LossKind, type Unembedding } fro
 import { zeroTunedLens, type TunedLensWeights } from '../lens/tunedLens';
 import { LensOptimizer, baseLearningRate, type OptimizerConfig, type OptimizerState, type Trainable } from './optimizer';
 import { lrMultiplier } from './schedule';
+import { NonFiniteError } from './nonFinite';
 
 export interface TrainerOptions {
   loss: LossKind;
@@ -142,7 +143,7 @@ export class TranslatorTrainer {
         if (!this.opts.biasOnly) addInto(g.weight, out.grad_weight.data);
         if (g.bias) addInto(g.bias, out.grad_bias.data);
       }
-      if (!Number.isFinite(lossSum)) throw new Error(`the loss of layer ${l} is ${lossSum}: stopping before a bad update`);
+      if (!Number.isFinite(lossSum)) throw new NonFiniteError('loss', `the loss of layer ${l} is ${lossSum}: stopping before a bad update`);
       losses.push(lossSum / weight);
     }
     return losses;
@@ -163,7 +164,7 @@ export class TranslatorTrainer {
     // A finite loss and gradient can still take the weights to inf (a learning rate far too
     // high): refuse here, so no checkpoint or lens is ever written from this update.
     if (!Number.isFinite(w) || !Number.isFinite(b)) {
-      throw new Error(`the update of step ${step + 1} made the translator weights non-finite (learning rate ${lr}, gradient norm ${gradNorm}): stopping before they are saved or used`);
+      throw new NonFiniteError('weights', `the update of step ${step + 1} made the translator weights non-finite (learning rate ${lr}, gradient norm ${gradNorm}): stopping before they are saved or used`);
     }
     return { step, lr, gradNorm, weightNorm: Math.sqrt(w), biasNorm: Math.sqrt(b) };
   }
