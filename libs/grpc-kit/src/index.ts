@@ -10,7 +10,7 @@ export {
   serverCredentials, clientCredentials, serverTlsFromEnv, clientTlsFromEnv,
   type ServerTlsConfig, type ClientTlsConfig,
 } from './credentials';
-export { startServer, type StartServerOptions, type RunningServer, type ServiceRegistration } from './server';
+export { startServer, listenOptions, type ListenOptions, type StartServerOptions, type RunningServer, type ServiceRegistration } from './server';
 export { isLoopbackHost, parseAddress } from './address';
 export { shutdownOnSignals, type Stoppable } from './shutdown';
 export { createClient, deadlineIn, unary, waitForReady, type ClientOptions } from './client';

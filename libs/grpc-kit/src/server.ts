@@ -25,6 +25,14 @@ export interface ServiceRegistration {
   implementation: UntypedServiceImplementation;
 }
 
+/** Where and how a service listens: the options every service passes through unchanged. */
+export type ListenOptions = Pick<StartServerOptions, 'host' | 'port' | 'metricsPort' | 'tls' | 'allowPlaintext' | 'maxMessageBytes'>;
+
+/** The listen options out of a service's own options (which extend them). */
+export function listenOptions(o: ListenOptions): ListenOptions {
+  return { host: o.host, port: o.port, metricsPort: o.metricsPort, tls: o.tls, allowPlaintext: o.allowPlaintext, maxMessageBytes: o.maxMessageBytes };
+}
+
 export interface StartServerOptions {
   /** Short name for logs: "tokenizer", "activation", ... */
   component: string;

@@ -1,9 +1,6 @@
 /** Starts the activation service: one checkpoint folder, loaded once, served over gRPC. */
 import { protoFiles, serviceNames } from '@tuned-lens/proto';
-import {
-  bidiStreamHandler, createLogger, LoadingResource, resourceExhausted, serveWhenReady, serverStreamHandler, startServer, unaryHandler,
-  type Logger, type RunningServer, type ServerTlsConfig,
-} from '@tuned-lens/grpc-kit';
+import { listenOptions, bidiStreamHandler, createLogger, LoadingResource, resourceExhausted, serveWhenReady, serverStreamHandler, startServer, unaryHandler, type Logger, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
 import { getProcessRegistry, type Registry } from '@tuned-lens/metrics';
 import type { EngineChoice } from '@tuned-lens/engine';
 import type { ForwardBackend } from './backend';
@@ -80,12 +77,7 @@ export async function startActivationServer(opts: ActivationServerOptions): Prom
     component: 'activation',
     logger: log,
     registry,
-    host: opts.host,
-    port: opts.port,
-    metricsPort: opts.metricsPort,
-    tls: opts.tls,
-    allowPlaintext: opts.allowPlaintext,
-    maxMessageBytes: opts.maxMessageBytes,
+    ...listenOptions(opts),
     services: [{
       name: serviceNames.activation,
       definition: activationServiceDefinition(),

@@ -9,10 +9,7 @@
  * in the background until they do).
  */
 import { evaluationV1, lensV1, protoFiles, serviceNames } from '@tuned-lens/proto';
-import {
-  createLogger, serverStreamHandler, startServer, unaryHandler,
-  type ClientOptions, type Logger, type RunningServer, type ServerTlsConfig,
-} from '@tuned-lens/grpc-kit';
+import { listenOptions, createLogger, serverStreamHandler, startServer, unaryHandler, type ClientOptions, type Logger, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
 import { createEngine, type Engine, type EngineChoice } from '@tuned-lens/engine';
 import { getProcessRegistry, type Registry } from '@tuned-lens/metrics';
 import { Admission } from './admission';
@@ -97,12 +94,7 @@ export async function startEvaluationServer(opts: EvaluationServerOptions): Prom
     component: 'evaluation',
     logger: log,
     registry,
-    host: opts.host,
-    port: opts.port,
-    metricsPort: opts.metricsPort,
-    tls: opts.tls,
-    allowPlaintext: opts.allowPlaintext,
-    maxMessageBytes: opts.maxMessageBytes,
+    ...listenOptions(opts),
     services: [
       { name: serviceNames.evaluation, definition: evaluationV1.EvaluationServiceService, implementation: evaluation },
       { name: serviceNames.lens, definition: lensV1.LensServiceService, implementation: lens },

@@ -1,10 +1,7 @@
 /** Starts the tokenizer service: one tokenizer folder, loaded once, served over gRPC. */
 import type { handleBidiStreamingCall, handleUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { protoFiles, serviceNames, tokenizerV1 } from '@tuned-lens/proto';
-import {
-  createLogger, serveWhenReady, startServer, unaryHandler, bidiStreamHandler,
-  type Logger, type RunningServer, type ServerTlsConfig,
-} from '@tuned-lens/grpc-kit';
+import { listenOptions, createLogger, serveWhenReady, startServer, unaryHandler, bidiStreamHandler, type Logger, type RunningServer, type ServerTlsConfig } from '@tuned-lens/grpc-kit';
 import type { Registry } from '@tuned-lens/metrics';
 import { defaultThreads, SerializedResponse, TokenizerHolder, type EncodeReply } from './tokenizerHolder';
 import { defaultLimits, type TokenizerLimits } from './limits';
@@ -81,12 +78,7 @@ export async function startTokenizerServer(opts: TokenizerServerOptions): Promis
     component: 'tokenizer',
     logger: log,
     registry: opts.registry,
-    host: opts.host,
-    port: opts.port,
-    metricsPort: opts.metricsPort,
-    tls: opts.tls,
-    allowPlaintext: opts.allowPlaintext,
-    maxMessageBytes: opts.maxMessageBytes,
+    ...listenOptions(opts),
     services: [{
       name: serviceNames.tokenizer,
       definition: tokenizerServiceDefinition,
